@@ -1,0 +1,23 @@
+// swift-tools-version:5.9
+import PackageDescription
+
+let package = Package(
+    name: "AFTShell",
+    products: [
+        .executable(name: "aft", targets: ["AFTShell"]),
+        .library(name: "Engine", targets: ["Engine"]),
+        .library(name: "Lang", targets: ["Lang"]),
+    ],
+    targets: [
+        // Thin C shims over system libraries (installed by scripts/setup).
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CEditLine", pkgConfig: "libedit", providers: [.apt(["libedit-dev"])]),
+        .target(name: "Engine", dependencies: ["COpenBLAS"],
+                swiftSettings: [.unsafeFlags(["-Ounchecked"])]),
+        .target(name: "Lang", dependencies: ["Engine"]),
+        .executableTarget(name: "AFTShell", dependencies: ["Engine", "Lang", "CEditLine"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "LangTests", dependencies: ["Lang", "Engine"]),
+        .testTarget(name: "AFTShellTests", dependencies: ["Engine"]),
+    ]
+)
