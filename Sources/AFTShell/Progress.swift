@@ -1,0 +1,37 @@
+import Foundation
+import Lang
+
+/// Draws progress on stderr: a redrawn line with rate and ETA on a terminal, sparse plain lines otherwise.
+final class TerminalProgress: ProgressSink {
+    let isTTY = isatty(STDERR_FILENO) != 0
+    var label = "", total = 0, start = Date(), lastDraw = Date.distantPast, lastPlain = -1
+
+    func begin(_ label: String, total: Int) {
+        self.label = label; self.total = total; start = Date(); lastDraw = .distantPast; lastPlain = -1
+    }
+
+    func advance(_ done: Int) {
+        let now = Date()
+        let el = now.timeIntervalSince(start)
+        let rate = Double(done) / max(el, 1e-9)
+        let eta = rate > 0 ? Double(total - done) / rate : 0
+        let line = String(format: "%@ %d/%d  %.2f items/s  elapsed %@  ETA %@", label, done, total, rate, fmt(el), fmt(eta))
+        if isTTY {
+            guard now.timeIntervalSince(lastDraw) > 0.1 || done == total else { return }
+            lastDraw = now
+            FileHandle.standardError.write(("\r\u{1B}[K" + line).data(using: .utf8)!)
+        } else {
+            let decile = total > 0 ? done * 10 / total : 0
+            guard decile != lastPlain else { return }
+            lastPlain = decile
+            FileHandle.standardError.write((line + "\n").data(using: .utf8)!)
+        }
+    }
+
+    func end() { if isTTY { FileHandle.standardError.write("\r\u{1B}[K".data(using: .utf8)!) } }
+
+    func fmt(_ s: Double) -> String {
+        let t = Int(s.rounded())
+        return t >= 3600 ? String(format: "%d:%02d:%02d", t / 3600, t / 60 % 60, t % 60) : String(format: "%d:%02d", t / 60, t % 60)
+    }
+}

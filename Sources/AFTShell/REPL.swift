@@ -1,0 +1,96 @@
+import CEditLine
+import Engine
+import Foundation
+import Lang
+
+/// Completion candidates for the word being typed (set before each readline call).
+nonisolated(unsafe) var completionSession: Session?
+nonisolated(unsafe) var completionCandidates: [String] = []
+nonisolated(unsafe) var completionIndex = 0
+
+/// Words that can follow at this point of the line: commands, argument names, models, tasks, variables, files.
+func completions(line: String, word: String, session: Session?) -> [String] {
+    let before = line.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
+    let typingFirst = before.isEmpty || (before.count == 1 && !line.hasSuffix(" "))
+    if typingFirst { return (CommandTable.names + [":time", ":save"]).filter { $0.hasPrefix(word) } }
+    var cmd = before[0]
+    if cmd == ":time", before.count >= 2 { cmd = before[1] }
+    if before.count >= 2 && before[1] == "=" { cmd = before.count >= 3 ? before[2] : "" }
+    guard let spec = CommandTable.spec(cmd) else { return [] }
+    var out: [String] = spec.named.map { $0.name + "=" }
+    var kinds = Set(spec.positional.map { $0.completes })
+    if let eq = word.firstIndex(of: "=") {
+        let key = String(word[..<eq])
+        if let p = spec.named.first(where: { $0.name == key }) { kinds = [p.completes] }
+        let prefix = key + "="
+        return candidates(kinds, session).map { prefix + $0 }.filter { $0.hasPrefix(word) }
+    }
+    out += candidates(kinds, session)
+    return out.filter { $0.hasPrefix(word) }
+}
+
+func candidates(_ kinds: Set<CompletionKind>, _ s: Session?) -> [String] {
+    var out: [String] = []
+    if kinds.contains(.model) { out += ModelRegistry.allNames }
+    if kinds.contains(.task) { out += Dataset.taskNames }
+    if kinds.contains(.command) { out += CommandTable.names }
+    if kinds.contains(.variable) { out += (s?.variables.keys.sorted() ?? []) + ["model"] }
+    return out
+}
+
+/// The interactive loop over libedit: line editing, persistent history, Ctrl-R search, Tab completion.
+func runREPL(session: Session, historyFile: String) -> Int32 {
+    completionSession = session
+    rl_readline_name = UnsafePointer(strdup("aft"))
+    using_history()
+    _ = read_history(historyFile)
+    rl_attempted_completion_function = { text, start, _ in
+        let word = text.map { String(cString: $0) } ?? ""
+        let line = rl_line_buffer.map { String(cString: $0) } ?? ""
+        let upto = String(line.prefix(Int(start)))
+        completionCandidates = completions(line: upto + word, word: word, session: completionSession)
+        completionIndex = 0
+        // Fall back to file names when nothing else matches.
+        if completionCandidates.isEmpty { return nil }
+        return rl_completion_matches(text) { _, state in
+            if state == 0 { completionIndex = 0 }
+            guard completionIndex < completionCandidates.count else { return nil }
+            defer { completionIndex += 1 }
+            return strdup(completionCandidates[completionIndex])
+        }
+    }
+    print("AFT Shell \(aftVersion) — type 'help' for commands, Tab to complete, Ctrl-D to quit.")
+    while true {
+        guard let cline = readline("aft> ") else { print(""); return 0 }   // Ctrl-D
+        let line = String(cString: cline)
+        free(cline)
+        let trimmed = line.trimmingCharacters(in: .whitespaces)
+        if trimmed.isEmpty { continue }
+        add_history(trimmed)
+        _ = write_history(historyFile)
+        if trimmed == "quit" || trimmed == "exit" { return 0 }
+        _ = runLine(trimmed, session: session)
+    }
+}
+
+/// Runs one REPL line, handling the meta commands `:time CMD` and `:save FILE`.
+func runLine(_ line: String, session: Session) -> Int32 {
+    if line.hasPrefix(":save") {
+        let path = line.dropFirst(5).trimmingCharacters(in: .whitespaces)
+        guard !path.isEmpty else { print("usage: :save FILE.aft"); return 2 }
+        let text = "# AFT session saved \(Date())\n" + session.history.joined(separator: "\n") + "\n"
+        do { try text.write(toFile: path, atomically: true, encoding: .utf8); print("saved \(session.history.count) commands to \(path)") }
+        catch { print("error: cannot write \(path): \(error.localizedDescription)"); return 1 }
+        return 0
+    }
+    var src = line, timed = false
+    if line.hasPrefix(":time") { timed = true; src = String(line.dropFirst(5)) }
+    let t0 = Date()
+    defer { if timed { print(String(format: "time: %.3f s", Date().timeIntervalSince(t0))) } }
+    do { try session.run(source: src, file: "<repl>") }
+    catch let d as Diagnostic { printError(d.description); return d.kind == .runtime ? 1 : 2 }
+    catch { printError("error: \(error)"); return 1 }
+    return 0
+}
+
+func printError(_ s: String) { FileHandle.standardError.write((s + "\n").data(using: .utf8)!) }

@@ -1,0 +1,45 @@
+import Foundation
+
+extension Scorer {
+    /// Scores `items` on `workers` threads (one item per thread, single-threaded BLAS each),
+    /// in chunks; `onChunk` receives each finished chunk in item order.
+    ///
+    /// `shouldStop` is polled before each item: work stops early and finished items are kept.
+    /// Returns the scores of all finished items, in order.
+    public func scoreAll(_ items: [MCItem], workers: Int = ProcessInfo.processInfo.activeProcessorCount,
+                         shouldStop: () -> Bool = { false }, onChunk: ([ItemScore]) -> Void = { _ in }) -> [ItemScore] {
+        let w = max(1, workers)
+        let savedThreads = BLAS.threads
+        if w > 1 { BLAS.threads = 1 }
+        defer { if w > 1 { BLAS.threads = savedThreads } }
+        var all: [ItemScore] = []
+        let chunk = max(w * 4, 8)
+        var start = 0
+        while start < items.count && !shouldStop() {
+            let part = Array(items[start..<min(items.count, start + chunk)])
+            var results = [ItemScore?](repeating: nil, count: part.count)
+            let lock = NSLock()
+            var next = 0
+            var stop = false
+            DispatchQueue.concurrentPerform(iterations: min(w, part.count)) { _ in
+                while true {
+                    lock.lock()
+                    if stop || next >= part.count { lock.unlock(); return }
+                    let i = next; next += 1
+                    lock.unlock()
+                    let r = self.score(part[i])
+                    lock.lock(); results[i] = r; lock.unlock()
+                    if shouldStop() { lock.lock(); stop = true; lock.unlock() }
+                }
+            }
+            // Keep the finished prefix in order (items past a stop are dropped, not half-kept).
+            var done: [ItemScore] = []
+            for r in results { guard let r = r else { break }; done.append(r) }
+            all += done
+            onChunk(done)
+            if done.count < part.count { break }
+            start += part.count
+        }
+        return all
+    }
+}

@@ -1,0 +1,91 @@
+import Foundation
+
+/// lm-eval multiple-choice result for one item: per-choice log-likelihoods and predictions.
+public struct ItemScore: Equatable {
+    public let doc: Int
+    public let gold: Int
+    public let ll: [Double]            // nats, summed over each continuation's tokens
+    public let choiceChars: [Int]      // characters of each choice (lm-eval's acc_norm denominator)
+    public var pred: Int { argmax(ll) }
+    public var predNorm: Int { argmax(zip(ll, choiceChars).map { $0 / Double(max($1, 1)) }) }
+    public var correct: Bool { pred == gold }
+    public var correctNorm: Bool { predNorm == gold }
+
+    func argmax(_ v: [Double]) -> Int { v.indices.max { v[$0] < v[$1] || (v[$0] == v[$1] && $0 > $1) } ?? 0 }
+
+    /// One JSONL line: {"doc", "gold", "ll", "pred", "pred_norm"}.
+    public var jsonLine: String {
+        let lls = ll.map { String(format: "%.6f", $0) }.joined(separator: ", ")
+        return "{\"doc\": \(doc), \"gold\": \(gold), \"ll\": [\(lls)], \"pred\": \(pred), \"pred_norm\": \(predNorm)}"
+    }
+}
+
+/// Scores multiple-choice items the way lm-evaluation-harness does, computing each context once.
+public final class Scorer {
+    public let model: LanguageModel
+    public init(model: LanguageModel) { self.model = model }
+
+    /// lm-eval's `_encode_pair`: trailing context spaces move to the continuation; continuation
+    /// tokens are tok(context + continuation) minus the first len(tok(context)) tokens.
+    public func encodePair(context: String, continuation: String) -> (ctx: [Int], cont: [Int]) {
+        var ctx = context, cont = continuation
+        let trimmed = String(ctx.reversed().drop { $0 == " " }.reversed())
+        if trimmed.count < ctx.count {
+            cont = String(ctx.suffix(ctx.count - trimmed.count)) + cont
+            ctx = trimmed
+        }
+        let tok = model.tokenizer, bos = model.config.addBos
+        let whole = tok.encode(ctx + cont, addSpecial: bos)
+        let c = tok.encode(ctx, addSpecial: bos)
+        return (c, Array(whole[min(c.count, whole.count)...]))
+    }
+
+    /// Log-likelihood of every choice of `item`, with an optional residual hook (steering).
+    public func score(_ item: MCItem, hook: Transformer.ResidualHook? = nil) -> ItemScore {
+        let tf = model.transformer
+        let pairs = item.continuations.map { encodePair(context: item.context, continuation: $0) }
+        // lm-eval encodes the context alone once; every choice shares it.
+        let ctx = pairs[0].ctx
+        let cache = KVCache(config: tf.config)
+        let hCtx = tf.forward(ctx, cache: cache, hook: hook)
+        // Batch all continuations (minus their last token) after the cached context; each choice
+        // is its own segment so choices do not attend to each other.
+        var toks: [Int] = [], pos: [Int] = [], seg: [Int] = []
+        var targets: [(choice: Int, row: Int, token: Int)] = []   // row -1 = last context position
+        for (ci, p) in pairs.enumerated() {
+            for (k, t) in p.cont.enumerated() {
+                targets.append((ci, k == 0 ? -1 : toks.count - 1, t))
+                if k < p.cont.count - 1 { toks.append(t); pos.append(ctx.count + k); seg.append(ci) }
+            }
+        }
+        var ll = [Double](repeating: 0, count: pairs.count)
+        let d = tf.config.hidden, V = tf.config.vocabSize
+        var hidden = Array(hCtx[(ctx.count - 1) * d..<ctx.count * d])
+        if !toks.isEmpty {
+            hidden += tf.forward(toks, cache: cache, positions: pos, segments: seg, keepInCache: false, hook: hook)
+        }
+        let rows = hidden.count / d
+        let logits = tf.logits(hidden: hidden, rows: Array(0..<rows))
+        var lse = [Double](repeating: 0, count: rows)
+        logits.withUnsafeBufferPointer { lp in
+            for r in 0..<rows { lse[r] = Kernels.logSumExp(lp.baseAddress! + r * V, V) }
+        }
+        for t in targets {
+            let r = t.row + 1
+            ll[t.choice] += Double(logits[r * V + t.token]) - lse[r]
+        }
+        return ItemScore(doc: item.doc, gold: item.gold, ll: ll, choiceChars: item.choices.map { $0.unicodeScalars.count })
+    }
+}
+
+/// Accuracy summary of a set of scored items.
+public struct EvalSummary {
+    public let n: Int
+    public let acc: Double
+    public let accNorm: Double
+    public init(_ s: [ItemScore]) {
+        n = s.count
+        acc = n == 0 ? 0 : Double(s.filter { $0.correct }.count) / Double(n)
+        accNorm = n == 0 ? 0 : Double(s.filter { $0.correctNorm }.count) / Double(n)
+    }
+}

@@ -1,0 +1,189 @@
+/// The type an argument must have.
+public enum ParamType: Equatable {
+    case int(min: Int, max: Int)
+    case float(min: Double, max: Double)
+    case word          // a bare name (model, task, variable)
+    case text          // a word or a quoted string
+    case path
+    case choice([String])
+
+    var label: String {
+        switch self {
+        case .int(let a, let b): return "integer \(a)..\(b)"
+        case .float(let a, let b): return "number \(a)..\(b)"
+        case .word: return "name"
+        case .text: return "text"
+        case .path: return "path"
+        case .choice(let c): return c.joined(separator: "|")
+        }
+    }
+}
+
+/// One argument of a command: its name, type, default and meaning.
+public struct ParamSpec {
+    public let name: String
+    public let type: ParamType
+    public let defaultValue: String?
+    public let help: String
+    /// What completes this argument in the REPL.
+    public let completes: CompletionKind
+    public init(_ name: String, _ type: ParamType, default d: String? = nil, _ help: String, completes: CompletionKind = .none) {
+        self.name = name; self.type = type; defaultValue = d; self.help = help; self.completes = completes
+    }
+}
+
+public enum CompletionKind { case none, model, task, file, command, variable, setting }
+
+/// A command of the language: drives parsing checks, `help` and completion.
+public struct CommandSpec {
+    public let name: String
+    public let summary: String
+    public let positional: [ParamSpec]
+    public let requiredPositionals: Int
+    public let named: [ParamSpec]
+    public let examples: [String]
+    /// Named arguments may be any key (e.g. `set`).
+    public let openKeys: Bool
+}
+
+/// The commands the interpreter implements, in help order.
+public enum CommandTable {
+    public static let commands: [CommandSpec] = [
+        CommandSpec(name: "load", summary: "load a model by name or path (GGUF file or Hugging Face directory)",
+                    positional: [ParamSpec("model", .text, "smollm2-135m, gemma3-270m, qwen2.5-coder-0.5b, a HF name, or a path", completes: .model)],
+                    requiredPositionals: 1, named: [], examples: ["load smollm2-135m", "load ~/models/my-model.gguf"], openKeys: false),
+        CommandSpec(name: "eval", summary: "score a multiple-choice task lm-eval style (acc, acc_norm with 95% Wilson intervals)",
+                    positional: [ParamSpec("task", .text, "hellaswag, arc-challenge, arc-easy, or a .jsonl file", completes: .task)],
+                    requiredPositionals: 1,
+                    named: [ParamSpec("limit", .int(min: 1, max: 10_000_000), default: "all", "score only the first N items"),
+                            ParamSpec("offset", .int(min: 0, max: 10_000_000), default: "0", "skip the first N items"),
+                            ParamSpec("log", .path, default: nil, "write one JSONL line per item: doc, gold, ll, pred, pred_norm", completes: .file)],
+                    examples: ["eval hellaswag limit=200", "eval arc-challenge limit=100 log=out/arc.jsonl"], openKeys: false),
+        CommandSpec(name: "set", summary: "change session settings",
+                    positional: [], requiredPositionals: 0,
+                    named: [ParamSpec("threads", .int(min: 1, max: 256), default: "all cores", "BLAS threads"),
+                            ParamSpec("seed", .int(min: 0, max: 1 << 31), default: "0", "random seed for splits and training"),
+                            ParamSpec("data", .path, default: "../shared/data", "data directory", completes: .file),
+                            ParamSpec("models", .path, default: "~/.cache/aft/models", "model cache directory", completes: .file),
+                            ParamSpec("out", .path, default: "runs", "where results and logs are written", completes: .file)],
+                    examples: ["set threads=2 seed=7", "set data=~/data"], openKeys: false),
+        CommandSpec(name: "show", summary: "print a variable, the last result (_), or the loaded model",
+                    positional: [ParamSpec("name", .word, default: "_", "variable name, _ or model", completes: .variable)],
+                    requiredPositionals: 0, named: [], examples: ["r = eval arc-easy limit=50", "show r"], openKeys: false),
+        CommandSpec(name: "models", summary: "list model names and whether each is available here",
+                    positional: [], requiredPositionals: 0, named: [], examples: ["models"], openKeys: false),
+        CommandSpec(name: "tasks", summary: "list tasks and their item counts",
+                    positional: [], requiredPositionals: 0, named: [], examples: ["tasks"], openKeys: false),
+        CommandSpec(name: "run", summary: "run an .aft script in this session",
+                    positional: [ParamSpec("file", .path, "script to run", completes: .file)],
+                    requiredPositionals: 1, named: [], examples: ["run examples/quickstart.aft"], openKeys: false),
+        CommandSpec(name: "help", summary: "list commands, or describe one",
+                    positional: [ParamSpec("command", .word, default: nil, "command to describe", completes: .command)],
+                    requiredPositionals: 0, named: [], examples: ["help", "help eval"], openKeys: false),
+    ]
+
+    public static func spec(_ name: String) -> CommandSpec? { commands.first { $0.name == name } }
+    public static var names: [String] { commands.map { $0.name } }
+
+    /// The closest candidate by edit distance, if close enough to be a plausible typo.
+    public static func suggest(_ s: String, among: [String]) -> String? {
+        let best = among.map { ($0, editDistance(s, $0)) }.min { $0.1 < $1.1 }
+        guard let (w, d) = best, d <= max(2, s.count / 3) else { return nil }
+        return w
+    }
+
+    static func pad(_ s: String, _ w: Int) -> String { s.count >= w ? s + " " : s + String(repeating: " ", count: w - s.count) }
+
+    static func editDistance(_ a: String, _ b: String) -> Int {
+        let x = Array(a), y = Array(b)
+        if x.isEmpty { return y.count }
+        if y.isEmpty { return x.count }
+        var prev = Array(0...y.count), cur = prev
+        for i in 1...x.count {
+            cur[0] = i
+            for j in 1...y.count {
+                cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (x[i - 1] == y[j - 1] ? 0 : 1))
+            }
+            swap(&prev, &cur)
+        }
+        return prev[y.count]
+    }
+
+    /// Checks a statement against its spec: known command, known keys, positional count, types.
+    public static func check(_ st: Statement) throws {
+        guard let spec = spec(st.command) else {
+            let hint = suggest(st.command, among: names).map { "; did you mean '\($0)'?" } ?? "; type 'help' for the list"
+            throw Diagnostic(.usage, "unknown command '\(st.command)'\(hint)", at: st.commandLocation)
+        }
+        let pos = st.positional
+        if pos.count < spec.requiredPositionals {
+            throw Diagnostic(.usage, "'\(spec.name)' needs \(spec.positional.prefix(spec.requiredPositionals).map { "<\($0.name)>" }.joined(separator: " ")); e.g. \(spec.examples[0])",
+                             at: st.commandLocation)
+        }
+        if pos.count > spec.positional.count {
+            let extra = pos[spec.positional.count]
+            throw Diagnostic(.usage, "'\(spec.name)' takes \(spec.positional.count) positional argument\(spec.positional.count == 1 ? "" : "s"); unexpected '\(extra.value)'",
+                             at: extra.location)
+        }
+        for (a, p) in zip(pos, spec.positional) { try checkType(a, p) }
+        for a in st.args {
+            guard let k = a.key else { continue }
+            guard let p = spec.named.first(where: { $0.name == k }) else {
+                if spec.openKeys { continue }
+                let hint = suggest(k, among: spec.named.map { $0.name }).map { "; did you mean '\($0)='?" }
+                    ?? (spec.named.isEmpty ? "; it takes none" : "; valid: " + spec.named.map { $0.name }.joined(separator: ", "))
+                throw Diagnostic(.usage, "'\(spec.name)' has no argument '\(k)'\(hint)", at: a.location)
+            }
+            try checkType(a, p)
+        }
+    }
+
+    static func checkType(_ a: Argument, _ p: ParamSpec) throws {
+        func bad(_ why: String) -> Diagnostic { Diagnostic(.usage, "argument '\(p.name)' \(why)", at: a.valueLocation) }
+        switch (p.type, a.value) {
+        case (.int(let lo, let hi), .number(let d)):
+            guard d == d.rounded() else { throw bad("must be an integer, got \(a.value)") }
+            guard d >= Double(lo) && d <= Double(hi) else { throw bad("must be in \(lo)..\(hi), got \(a.value)") }
+        case (.int, _): throw bad("must be an integer, got '\(a.value)'")
+        case (.float(let lo, let hi), .number(let d)):
+            guard d >= lo && d <= hi else { throw bad("must be in \(lo)..\(hi), got \(a.value)") }
+        case (.float, _): throw bad("must be a number, got '\(a.value)'")
+        case (.word, .word), (.text, .word), (.text, .string), (.path, .word), (.path, .string): break
+        case (.choice(let c), .word(let w)):
+            guard c.contains(w) else {
+                throw bad("must be one of \(c.joined(separator: ", "))" + (suggest(w, among: c).map { "; did you mean '\($0)'?" } ?? ""))
+            }
+        default: throw bad("must be a \(p.type.label), got '\(a.value)'")
+        }
+    }
+
+    /// `help` text: all commands, or one command's arguments, defaults and examples.
+    public static func help(_ name: String?) -> String {
+        guard let name = name else {
+            let w = (commands.map { $0.name.count }.max() ?? 4) + 2
+            var out = "Commands:\n"
+            for c in commands { out += "  " + pad(c.name, w) + c.summary + "\n" }
+            out += "\nStatements are separated by newlines or ';'; '#' starts a comment.\n"
+            out += "Assign a result with NAME = COMMAND …; '_' is the last result. 'help COMMAND' for details."
+            return out
+        }
+        guard let s = spec(name) else {
+            return "unknown command '\(name)'" + (suggest(name, among: names).map { "; did you mean '\($0)'?" } ?? "")
+        }
+        var out = "\(s.name) — \(s.summary)\n\nUsage: \(s.name)"
+        for (i, p) in s.positional.enumerated() { out += i < s.requiredPositionals ? " <\(p.name)>" : " [\(p.name)]" }
+        for p in s.named { out += " [\(p.name)=…]" }
+        out += "\n"
+        let all = s.positional + s.named
+        if !all.isEmpty {
+            out += "\nArguments:\n"
+            for p in all {
+                out += "  " + pad(p.name, 10) + " \(p.type.label); \(p.help)"
+                if let d = p.defaultValue { out += " (default: \(d))" }
+                out += "\n"
+            }
+        }
+        out += "\nExamples:\n" + s.examples.map { "  " + $0 }.joined(separator: "\n")
+        return out
+    }
+}

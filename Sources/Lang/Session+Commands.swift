@@ -1,0 +1,136 @@
+import Engine
+import Foundation
+
+extension Session {
+    func str(_ a: Argument?) -> String? {
+        guard let a = a else { return nil }
+        switch a.value {
+        case .word(let w): return w
+        case .string(let s): return s
+        default: return a.value.description
+        }
+    }
+    func int(_ a: Argument?) -> Int? { if case .number(let d)? = a?.value { return Int(d) }; return nil }
+
+    func execute(_ s: Statement) throws {
+        switch s.command {
+        case "load": try load(s)
+        case "eval": try eval(s)
+        case "set": try set(s)
+        case "show":
+            let name = str(s.positional.first) ?? "_"
+            if name == "model" {
+                output(model.map { modelSummary($0) } ?? "no model loaded; try: load smollm2-135m")
+                return
+            }
+            guard let v = variables[name] else {
+                let hint = CommandTable.suggest(name, among: Array(variables.keys)).map { "; did you mean '\($0)'?" } ?? ""
+                throw Diagnostic(.runtime, "no variable '\(name)'\(hint)", at: s.positional.first?.location ?? s.location)
+            }
+            output(v.display)
+        case "models":
+            let reg = registry
+            var lines: [String] = []
+            for n in ModelRegistry.allNames {
+                let where_: String
+                do {
+                    switch try reg.resolve(n) { case .gguf(let p), .hfDirectory(let p): where_ = p }
+                } catch { where_ = "not available here" }
+                lines.append("  " + n.padding(20) + where_)
+            }
+            output("Models:\n" + lines.joined(separator: "\n"))
+        case "tasks":
+            var lines: [String] = []
+            for t in Dataset.tasks {
+                let d = try? Dataset.load(t.name, dataDir: settings["data"])
+                lines.append("  " + t.name.padding(15) + (d.map { "\($0.count) items  \($0.path)" } ?? "data not found"))
+            }
+            output("Tasks:\n" + lines.joined(separator: "\n"))
+        case "run":
+            let path = (str(s.positional.first)! as NSString).expandingTildeInPath
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+                throw Diagnostic(.runtime, "cannot read script '\(path)'", at: s.positional.first?.location)
+            }
+            guard runDepth < 16 else { throw Diagnostic(.runtime, "scripts nested too deeply (run inside run)", at: s.location) }
+            runDepth += 1
+            defer { runDepth -= 1 }
+            try run(source: text, file: path)
+        case "help":
+            output(CommandTable.help(str(s.positional.first)))
+        default:
+            throw Diagnostic(.usage, "unknown command '\(s.command)'", at: s.commandLocation)
+        }
+    }
+
+    func modelSummary(_ m: LanguageModel) -> String {
+        let c = m.config
+        return "\(m.name): \(c.arch.rawValue), \(c.layers) layers, hidden \(c.hidden), \(c.heads) heads (\(c.kvHeads) kv), vocab \(c.vocabSize)\n  \(m.path)"
+            + String(format: "\n  loaded in %.2f s", m.loadSeconds)
+    }
+
+    func load(_ s: Statement) throws {
+        let name = str(s.positional.first)!
+        let m = try LanguageModel(name: name, registry: registry)
+        model = m
+        output(modelSummary(m))
+        store(.model(name: name, summary: modelSummary(m)), s)
+    }
+
+    func set(_ s: Statement) throws {
+        if s.args.isEmpty {
+            let keys = CommandTable.spec("set")!.named.map { $0.name }
+            output(keys.map { "  \($0) = \(settings[$0] ?? "(default)")" }.joined(separator: "\n"))
+            return
+        }
+        for a in s.args {
+            guard let k = a.key, let v = str(a) else { continue }
+            settings[k] = v
+            if k == "threads", let n = int(a) { BLAS.threads = n }   // also the number of scoring workers
+        }
+    }
+
+    func eval(_ s: Statement) throws {
+        guard let m = model else {
+            throw Diagnostic(.runtime, "no model loaded; run e.g. 'load smollm2-135m' first", at: s.location)
+        }
+        let task = str(s.positional.first)!
+        let ds = try Dataset.load(task, dataDir: settings["data"])
+        if ds.layout == .gsm8k {
+            throw Diagnostic(.runtime, "\(task) is a generation task (\(ds.count) items loaded); eval scores multiple-choice tasks: \(Dataset.taskNames.filter { $0 != "gsm8k" }.joined(separator: ", "))",
+                             at: s.positional.first?.location)
+        }
+        let offset = int(s.named("offset")) ?? 0
+        let limit = int(s.named("limit")) ?? ds.items.count
+        let items = Array(ds.items.dropFirst(offset).prefix(limit))
+        var logHandle: FileHandle? = nil
+        if let logPath = str(s.named("log")) {
+            let p = (logPath as NSString).expandingTildeInPath
+            let dir = (p as NSString).deletingLastPathComponent
+            if !dir.isEmpty { try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
+            guard FileManager.default.createFile(atPath: p, contents: nil), let h = FileHandle(forWritingAtPath: p) else {
+                throw Diagnostic(.runtime, "cannot write log file '\(p)'", at: s.named("log")?.valueLocation)
+            }
+            logHandle = h
+        }
+        defer { try? logHandle?.close() }
+        let scorer = Scorer(model: m)
+        let t0 = Date()
+        progress?.begin("eval \(task)", total: items.count)
+        var done = 0
+        let workers = Int(settings["threads"] ?? "") ?? ProcessInfo.processInfo.activeProcessorCount
+        let scores = scorer.scoreAll(items, workers: workers, shouldStop: { self.cancelled }) { part in
+            for sc in part { logHandle?.write((sc.jsonLine + "\n").data(using: .utf8)!) }
+            done += part.count
+            self.progress?.advance(done)
+        }
+        progress?.end()
+        let r = EvalResult(task: task, model: m.name, scores: scores, seconds: Date().timeIntervalSince(t0),
+                           interrupted: scores.count < items.count)
+        output(r.report)
+        store(.eval(r), s)
+    }
+}
+
+extension String {
+    func padding(_ w: Int) -> String { count >= w ? self + " " : self + String(repeating: " ", count: w - count) }
+}

@@ -1,0 +1,109 @@
+import Engine
+import Foundation
+
+/// Receives progress of long work; the shell draws it as a line with rate and ETA.
+public protocol ProgressSink: AnyObject {
+    func begin(_ label: String, total: Int)
+    func advance(_ done: Int)
+    func end()
+}
+
+/// A value a command produced, kept in the session's variables.
+public enum ResultValue {
+    case eval(EvalResult)
+    case model(name: String, summary: String)
+    case text(String)
+
+    public var display: String {
+        switch self {
+        case .eval(let e): return e.report
+        case .model(_, let s): return s
+        case .text(let t): return t
+        }
+    }
+}
+
+/// Result of `eval`: per-item scores and summary with intervals.
+public struct EvalResult {
+    public let task: String
+    public let model: String
+    public let scores: [ItemScore]
+    public let seconds: Double
+    public let interrupted: Bool
+
+    public var report: String {
+        let s = EvalSummary(scores)
+        let hits = scores.filter { $0.correct }.count, hitsN = scores.filter { $0.correctNorm }.count
+        let (a0, a1) = Stats.wilson(successes: hits, n: s.n)
+        let (b0, b1) = Stats.wilson(successes: hitsN, n: s.n)
+        var r = "\(task) on \(model): \(s.n) items\(interrupted ? " (interrupted)" : "")\n"
+        r += String(format: "  acc      %.4f  [%.4f, %.4f]\n", s.acc, a0, a1)
+        r += String(format: "  acc_norm %.4f  [%.4f, %.4f]\n", s.accNorm, b0, b1)
+        r += String(format: "  %.1f s, %.2f items/s (95%% Wilson intervals)", seconds, Double(s.n) / max(seconds, 1e-9))
+        return r
+    }
+}
+
+/// One interpreter session: settings, the loaded model, variables and the last result, shared by
+/// every statement of a REPL or script.
+public final class Session {
+    public var output: (String) -> Void
+    public weak var progress: ProgressSink?
+    public var model: LanguageModel?
+    public var variables: [String: ResultValue] = [:]
+    public var settings: [String: String] = [:]
+    /// Statements that ran successfully, in order (for `:save`).
+    public private(set) var history: [String] = []
+    private let cancelLock = NSLock()
+    private var cancelFlag = false
+    var runDepth = 0
+
+    public init(output: @escaping (String) -> Void = { print($0) }) { self.output = output }
+
+    /// Asks the running command to stop at its next step (Ctrl-C); finished work is kept.
+    public func requestCancel() { cancelLock.lock(); cancelFlag = true; cancelLock.unlock() }
+    public var cancelled: Bool { cancelLock.lock(); defer { cancelLock.unlock() }; return cancelFlag }
+    func clearCancel() { cancelLock.lock(); cancelFlag = false; cancelLock.unlock() }
+
+    public var registry: ModelRegistry {
+        var r = ModelRegistry()
+        if let m = settings["models"] { r.modelCache = (m as NSString).expandingTildeInPath }
+        return r
+    }
+
+    /// Parses, checks and runs `source`. Stops at the first error, which is thrown with its location.
+    public func run(source: String, file: String = "<input>") throws {
+        let lines = source.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        func located(_ d: Diagnostic) -> Diagnostic {
+            var d = d
+            d.file = file
+            if let l = d.location, l.line >= 1, l.line <= lines.count { d.sourceLine = lines[l.line - 1] }
+            return d
+        }
+        let statements: [Statement]
+        do {
+            var p = try Parser(source: source)
+            statements = try p.parse()
+            // Check every statement before running any: a typo on line 40 fails before a long job starts.
+            for s in statements { try CommandTable.check(s) }
+        } catch let d as Diagnostic { throw located(d) }
+        for s in statements {
+            clearCancel()
+            do {
+                try execute(s)
+                if runDepth == 0 { history.append(s.text) }
+            } catch let d as Diagnostic {
+                throw located(d)
+            } catch let e as EngineError {
+                throw located(Diagnostic(.runtime, e.description, at: s.location))
+            } catch {
+                throw located(Diagnostic(.runtime, "\(error)", at: s.location))
+            }
+        }
+    }
+
+    func store(_ v: ResultValue, _ s: Statement) {
+        variables["_"] = v
+        if let n = s.assignTo { variables[n] = v }
+    }
+}

@@ -1,0 +1,40 @@
+import Engine
+import Foundation
+import XCTest
+
+/// Paths and helpers shared by the engine tests.
+enum Fixtures {
+    static var root: String { Bundle.module.url(forResource: "Fixtures", withExtension: nil)!.path }
+    static func json(_ rel: String) throws -> [String: Any] {
+        let d = try Data(contentsOf: URL(fileURLWithPath: root + "/" + rel))
+        return try XCTUnwrap(try JSONSerialization.jsonObject(with: d) as? [String: Any])
+    }
+    /// ../shared/data next to the checkout.
+    static var sharedData: String {
+        var u = URL(fileURLWithPath: #filePath)
+        for _ in 0..<4 { u.deleteLastPathComponent() }
+        return u.path + "/shared/data"
+    }
+
+    /// Loads a real GGUF model, or skips the test when it is not fetched (unless AFT_REQUIRE_MODELS is set, as in CI).
+    static func realModel(_ name: String) throws -> LanguageModel {
+        do { return try ModelCache.shared.get(name) }
+        catch EngineError.modelNotFound(let n, _, _) where ProcessInfo.processInfo.environment["AFT_REQUIRE_MODELS"] == nil {
+            throw XCTSkip("model \(n) not fetched (run scripts/setup)")
+        }
+    }
+}
+
+/// Loads each real model once per test process.
+final class ModelCache {
+    static let shared = ModelCache()
+    var models: [String: LanguageModel] = [:]
+    let lock = NSLock()
+    func get(_ name: String) throws -> LanguageModel {
+        lock.lock(); defer { lock.unlock() }
+        if let m = models[name] { return m }
+        let m = try LanguageModel(name: name)
+        models[name] = m
+        return m
+    }
+}
