@@ -7,7 +7,9 @@ tokenizers; tests never do). Writes under Tests/EngineTests/Fixtures:
   logits/<model>.json  real GGUF models: prompt ids and logits at sampled positions and vocab columns
   tokens/<name>.bin    uint32 FNV-1a digest of the token ids of every dataset text (see textList)
 
-Usage: make_fixtures.py [tiny] [logits] [tokens]
+  dequant.json       raw blocks of each quant type and their values from gguf-py's ggml-quants port
+
+Usage: make_fixtures.py [tiny] [dequant] [logits] [tokens]
 """
 import json, os, struct, sys, warnings
 from pathlib import Path
@@ -148,6 +150,33 @@ def tiny():
         print(arch, "tokens", len(ids), "vocab", V, "files", sorted(p.name for p in d.iterdir()), flush=True)
 
 
+def dequant():
+    """Random blocks of each quant type and their f32 values from gguf-py's port of ggml-quants."""
+    import numpy as np
+    from gguf import GGMLQuantizationType as Q, quants
+    rng = np.random.default_rng(7)
+    out = {}
+    for name in ["F16", "BF16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q4_K", "Q5_K", "Q6_K"]:
+        qt = Q[name]
+        block, size = quants.GGML_QUANT_SIZES[qt]
+        nblocks = 3
+        raw = rng.integers(0, 256, size=nblocks * size, dtype=np.uint8)
+        # Keep f16 scales finite and moderate: overwrite every f16 scale field with a small value.
+        r = raw.reshape(nblocks, size)
+        scale = np.frombuffer(np.float16(rng.uniform(-0.05, 0.05, size=8)).tobytes(), dtype=np.uint8)
+        if name in ("Q4_0", "Q5_0", "Q8_0"): r[:, 0:2] = scale[0:2]
+        if name in ("Q4_1", "Q5_1", "Q4_K", "Q5_K"): r[:, 0:4] = scale[0:4]
+        if name == "Q6_K": r[:, 208:210] = scale[0:2]
+        if name == "F16": raw = np.frombuffer(np.float16(rng.normal(size=nblocks * block)).tobytes(), dtype=np.uint8)
+        if name == "BF16":
+            f = rng.normal(size=nblocks * block).astype(np.float32)
+            raw = np.frombuffer((f.view(np.uint32) >> 16).astype(np.uint16).tobytes(), dtype=np.uint8)
+        vals = quants.dequantize(raw.reshape(-1).copy(), qt).reshape(-1)
+        out[name] = {"bytes": raw.reshape(-1).tobytes().hex(), "values": [float(v) for v in vals]}
+        print(name, len(vals))
+    json.dump(out, open(FIX / "dequant.json", "w"))
+
+
 if __name__ == "__main__":
-    what = sys.argv[1:] or ["tiny", "logits", "tokens"]
+    what = sys.argv[1:] or ["tiny", "dequant", "logits", "tokens"]
     for w in what: globals()[w]()
