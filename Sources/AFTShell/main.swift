@@ -50,6 +50,8 @@ if args.isEmpty {
 }
 switch args[0] {
 case "--help", "-h": print(usage); exit(0)
+case "--bench":
+    do { try runBench(Array(args.dropFirst())); exit(0) } catch { printError("aft: \(error)"); exit(1) }
 case "--version": print("aft \(aftVersion) (OpenBLAS core: \(BLAS.coreName))"); exit(0)
 case "-e":
     guard args.count >= 2 else { printError("aft: -e needs commands\n" + usage); exit(2) }

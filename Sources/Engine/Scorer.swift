@@ -6,6 +6,9 @@ public struct ItemScore: Equatable {
     public let gold: Int
     public let ll: [Double]            // nats, summed over each continuation's tokens
     public let choiceChars: [Int]      // characters of each choice (lm-eval's acc_norm denominator)
+    public init(doc: Int, gold: Int, ll: [Double], choiceChars: [Int]) {
+        self.doc = doc; self.gold = gold; self.ll = ll; self.choiceChars = choiceChars
+    }
     public var pred: Int { argmax(ll) }
     public var predNorm: Int { argmax(zip(ll, choiceChars).map { $0 / Double(max($1, 1)) }) }
     public var correct: Bool { pred == gold }

@@ -1,0 +1,60 @@
+import Engine
+import Foundation
+
+/// `aft --bench MODEL [tokens] [items]`: measurements for scripts/bench, printed as one JSON object.
+///
+/// - sgemm: GFLOP/s of OpenBLAS on every linear-layer shape of the model with M = tokens rows;
+///   the FLOP-weighted rate over one block's shapes is the ceiling.
+/// - forward: one fresh sequence of `tokens` tokens, best of 3; GFLOP/s counts the linear layers
+///   and attention; fraction = forward rate / ceiling.
+/// - scoring: HellaSwag items/s with all cores (first `items` items).
+func runBench(_ args: [String]) throws {
+    let name = args.first ?? "smollm2-135m"
+    let T = args.count > 1 ? Int(args[1]) ?? 128 : 128
+    let nItems = args.count > 2 ? Int(args[2]) ?? 40 : 40
+    let m = try LanguageModel(name: name)
+    let c = m.config
+    let shapes: [(Int, Int)] = [(c.qDim, c.hidden), (c.kvDim, c.hidden), (c.kvDim, c.hidden), (c.hidden, c.qDim),
+                                (c.ffn, c.hidden), (c.ffn, c.hidden), (c.hidden, c.ffn)]
+    func best(_ reps: Int, _ f: () -> Void) -> Double {
+        var b = Double.infinity
+        for _ in 0..<reps { let t0 = Date(); f(); b = min(b, Date().timeIntervalSince(t0)) }
+        return b
+    }
+    var totalFlop = 0.0, totalTime = 0.0
+    var perShape: [String] = []
+    for (out, inp) in shapes {
+        let x = [Float](repeating: 0.01, count: T * inp), w = [Float](repeating: 0.02, count: out * inp)
+        var y = [Float](repeating: 0, count: T * out)
+        let t = best(5) {
+            x.withUnsafeBufferPointer { xb in y.withUnsafeMutableBufferPointer { yb in
+                BLAS.linear(xb.baseAddress!, rows: T, inDim: inp, weight: w, bias: nil, outDim: out, into: yb.baseAddress!)
+            } }
+        }
+        let flop = 2.0 * Double(T * out * inp)
+        totalFlop += flop; totalTime += t
+        perShape.append("{\"m\": \(T), \"n\": \(out), \"k\": \(inp), \"gflops\": \(String(format: "%.2f", flop / t / 1e9))}")
+    }
+    let ceiling = totalFlop / totalTime / 1e9
+    let tokens = (0..<T).map { ($0 * 7919 + 13) % c.vocabSize }
+    let fwd = best(3) { _ = m.transformer.forward(tokens, cache: KVCache(config: c)) }
+    let linFlop = Double(c.layers) * totalFlop
+    let attnFlop = Double(c.layers) * 2.0 * 2.0 * Double(c.heads * c.headDim) * Double(T * T) / 2
+    let fwdRate = (linFlop + attnFlop) / fwd / 1e9
+    let ds = try Dataset.load("hellaswag")
+    let items = Array(ds.items.prefix(nItems))
+    let scorer = Scorer(model: m)
+    _ = scorer.score(items[0])  // warm up
+    let t0 = Date()
+    let scores = scorer.scoreAll(items)
+    let st = Date().timeIntervalSince(t0)
+    print("""
+    {"model": "\(name)", "blas_core": "\(BLAS.coreName)", "threads": \(BLAS.threads), "tokens": \(T),
+     "sgemm_shapes": [\(perShape.joined(separator: ", "))],
+     "sgemm_ceiling_gflops": \(String(format: "%.2f", ceiling)),
+     "forward_seconds": \(String(format: "%.4f", fwd)), "forward_tokens_per_s": \(String(format: "%.1f", Double(T) / fwd)),
+     "forward_gflops": \(String(format: "%.2f", fwdRate)), "forward_fraction_of_ceiling": \(String(format: "%.3f", fwdRate / ceiling)),
+     "scoring_items": \(scores.count), "scoring_seconds": \(String(format: "%.2f", st)),
+     "scoring_items_per_s": \(String(format: "%.3f", Double(scores.count) / st))}
+    """)
+}
