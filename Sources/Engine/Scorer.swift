@@ -92,3 +92,11 @@ public struct EvalSummary {
         accNorm = n == 0 ? 0 : Double(s.filter { $0.correctNorm }.count) / Double(n)
     }
 }
+
+extension Scorer {
+    /// The item as one packed sequence (shared context + one segment per choice), for training.
+    public func packed(_ item: MCItem) -> PackedSequence {
+        let pairs = item.continuations.map { encodePair(context: item.context, continuation: $0) }
+        return PackedSequence(context: pairs[0].ctx, continuations: pairs.map { $0.cont })
+    }
+}

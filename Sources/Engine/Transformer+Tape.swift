@@ -1,0 +1,108 @@
+import Foundation
+
+extension Transformer {
+    /// y[T, out] = x[T, in] · Wᵀ (+ b).
+    func lin(_ x: [Float], _ L: Linear, rows T: Int) -> [Float] {
+        var y = [Float](repeating: 0, count: T * L.outDim)
+        x.withUnsafeBufferPointer { xb in y.withUnsafeMutableBufferPointer { yb in
+            BLAS.linear(xb.baseAddress!, rows: T, inDim: L.inDim, weight: L.w, bias: L.b, outDim: L.outDim, into: yb.baseAddress!)
+        } }
+        return y
+    }
+
+    func normed(_ n: Norm, _ x: [Float], rows: Int, d: Int) -> [Float] {
+        var y = [Float](repeating: 0, count: x.count)
+        x.withUnsafeBufferPointer { xb in y.withUnsafeMutableBufferPointer { yb in norm(n, xb.baseAddress!, yb.baseAddress!, rows: rows, d: d) } }
+        return y
+    }
+
+    /// Embeddings of the packed sequence [T, hidden] (scaled by √hidden for Gemma).
+    public func embed(_ seq: PackedSequence) -> [Float] {
+        let d = config.hidden
+        var x = [Float](repeating: 0, count: seq.count * d)
+        let s: Float = config.arch == .gemma3 ? Float(d).squareRoot() : 1
+        for (t, id) in seq.tokens.enumerated() {
+            let r = id >= 0 && id < config.vocabSize ? id : 0
+            for i in 0..<d { x[t * d + i] = embed[r * d + i] * s }
+        }
+        return x
+    }
+
+    /// One block over a packed sequence without a cache; returns its output and, if asked, its tape.
+    func blockForward(_ l: Int, _ x: [Float], _ seq: PackedSequence, record: Bool) -> ([Float], BlockTape?) {
+        let c = config, T = seq.count, d = c.hidden, hd = c.headDim, blk = blocks[l]
+        let h1 = normed(blk.inputNorm, x, rows: T, d: d)
+        let qPre = lin(h1, blk.q, rows: T), kPre = lin(h1, blk.k, rows: T), v = lin(h1, blk.v, rows: T)
+        var q = qPre, k = kPre
+        if let qn = blk.qNorm, let kn = blk.kNorm {
+            q = normed(qn, q, rows: T * c.heads, d: hd); k = normed(kn, k, rows: T * c.kvHeads, d: hd)
+        }
+        let sliding = c.layerIsSliding[l]
+        let theta = sliding ? c.ropeLocalTheta : c.ropeTheta, window = sliding ? c.slidingWindow : nil
+        q.withUnsafeMutableBufferPointer { ropeAt($0.baseAddress!, T: T, nHeads: c.heads, pos: seq.positions, theta: theta) }
+        k.withUnsafeMutableBufferPointer { ropeAt($0.baseAddress!, T: T, nHeads: c.kvHeads, pos: seq.positions, theta: theta) }
+        var probs = [Float](repeating: 0, count: c.heads * T * T)
+        var attn = [Float](repeating: 0, count: T * c.qDim)
+        let scale = 1 / c.queryPreAttnScalar.squareRoot(), group = c.heads / c.kvHeads
+        q.withUnsafeBufferPointer { qb in k.withUnsafeBufferPointer { kb in v.withUnsafeBufferPointer { vb in
+        probs.withUnsafeMutableBufferPointer { pb in attn.withUnsafeMutableBufferPointer { ab in
+            for head in 0..<c.heads {
+                let g = head / group, P = pb.baseAddress! + head * T * T
+                BLAS.gemm(qb.baseAddress! + head * hd, lda: c.qDim, kb.baseAddress! + g * hd, ldb: c.kvDim, transB: true,
+                          P, ldc: T, m: T, n: T, k: hd, alpha: scale)
+                for i in 0..<T {
+                    for j in 0..<T where !seq.visible(i, j, window: window) { P[i * T + j] = -.infinity }
+                    Kernels.softmax(P + i * T, T)
+                }
+                BLAS.gemm(P, lda: T, vb.baseAddress! + g * hd, ldb: c.kvDim, transB: false,
+                          ab.baseAddress! + head * hd, ldc: c.qDim, m: T, n: hd, k: T)
+            }
+        } } } } }
+        let o = lin(attn, blk.o, rows: T)
+        var x1 = [Float](), h2: [Float], out: [Float], m: [Float]
+        var a: [Float] = [], g: [Float] = []
+        func mlp(_ h: [Float]) -> [Float] {
+            a = lin(h, blk.up, rows: T)
+            var z = a
+            if let gl = blk.gate {
+                g = lin(h, gl, rows: T)
+                for i in z.indices { z[i] *= c.arch == .gemma3 ? Kernels.geluTanh(g[i]) : Kernels.silu(g[i]) }
+            } else {
+                for i in z.indices { z[i] = Kernels.geluExact(z[i]) }
+            }
+            return lin(z, blk.down, rows: T)
+        }
+        switch c.arch {
+        case .gemma3:
+            let oN = normed(blk.postAttnNorm, o, rows: T, d: d)
+            x1 = zip(x, oN).map { $0 + $1 }
+            h2 = normed(blk.preFFNNorm!, x1, rows: T, d: d)
+            m = mlp(h2)
+            let mN = normed(blk.postFFNNorm!, m, rows: T, d: d)
+            out = zip(x1, mN).map { $0 + $1 }
+        case .gptNeoX where c.parallelResidual:
+            h2 = normed(blk.postAttnNorm, x, rows: T, d: d)
+            m = mlp(h2)
+            out = (0..<x.count).map { x[$0] + o[$0] + m[$0] }
+        default:
+            x1 = zip(x, o).map { $0 + $1 }
+            h2 = normed(blk.postAttnNorm, x1, rows: T, d: d)
+            m = mlp(h2)
+            out = zip(x1, m).map { $0 + $1 }
+        }
+        guard record else { return (out, nil) }
+        return (out, BlockTape(x: x, h1: h1, qPre: qPre, kPre: kPre, q: q, k: k, v: v, probs: probs, attn: attn, o: o,
+                               x1: x1, h2: h2, a: a, g: g, m: m))
+    }
+
+    /// Residual stream after every block 0...last for `seq` (no steering): [last+1][T·hidden].
+    public func residuals(_ seq: PackedSequence, through last: Int) -> [[Float]] {
+        var x = embed(seq)
+        var out: [[Float]] = []
+        for l in 0...min(last, config.layers - 1) {
+            x = blockForward(l, x, seq, record: false).0
+            out.append(x)
+        }
+        return out
+    }
+}

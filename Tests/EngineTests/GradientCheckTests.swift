@@ -1,0 +1,98 @@
+@testable import Engine
+import XCTest
+
+/// Finite-difference checks of the activation gradients, per kernel and end to end (dL/dv) on tiny models.
+final class GradientCheckTests: XCTestCase {
+    struct LCG { var s: UInt64; mutating func next() -> Float { s = s &* 6364136223846793005 &+ 1442695040888963407; return Float(Int64(bitPattern: s >> 11) % 2000) / 1000 - 1 } }
+
+    /// Central difference of f along u compared with ⟨grad, u⟩.
+    func directional(_ f: ([Float]) -> Double, at x: [Float], grad: [Float], seed: UInt64, eps: Float = 1e-2,
+                     tol: Double = 2e-2, _ label: String, file: StaticString = #filePath, line: UInt = #line) {
+        var r = LCG(s: seed)
+        let u = (0..<x.count).map { _ in r.next() }
+        let xp = zip(x, u).map { $0 + eps * $1 }, xm = zip(x, u).map { $0 - eps * $1 }
+        let fd = (f(xp) - f(xm)) / Double(2 * eps)
+        let an = zip(grad, u).reduce(0.0) { $0 + Double($1.0 * $1.1) }
+        XCTAssertEqual(an, fd, accuracy: tol * max(1e-3, abs(fd)), "\(label): analytic \(an) vs finite difference \(fd)", file: file, line: line)
+    }
+
+    func testNormKernels() {
+        var r = LCG(s: 3)
+        let d = 16, rows = 3
+        let x = (0..<rows * d).map { _ in r.next() * 2 }, w = (0..<d).map { _ in r.next() }, b = (0..<d).map { _ in r.next() }
+        let dy = (0..<rows * d).map { _ in r.next() }
+        func dot(_ a: [Float], _ b: [Float]) -> Double { zip(a, b).reduce(0.0) { $0 + Double($1.0 * $1.1) } }
+        for offset: Float in [0, 1] {
+            let f: ([Float]) -> Double = { x in
+                var y = [Float](repeating: 0, count: x.count)
+                x.withUnsafeBufferPointer { xb in y.withUnsafeMutableBufferPointer { yb in w.withUnsafeBufferPointer { wb in
+                    Kernels.rmsNorm(xb.baseAddress!, yb.baseAddress!, rows: rows, d: d, weight: wb.baseAddress!, eps: 1e-5, offset: offset) } } }
+                return dot(y, dy)
+            }
+            directional(f, at: x, grad: Backward.rmsNorm(x, dy, rows: rows, d: d, weight: w, eps: 1e-5, offset: offset), seed: 5, eps: 1e-3, "rmsnorm \(offset)")
+        }
+        let f: ([Float]) -> Double = { x in
+            var y = [Float](repeating: 0, count: x.count)
+            x.withUnsafeBufferPointer { xb in y.withUnsafeMutableBufferPointer { yb in w.withUnsafeBufferPointer { wb in b.withUnsafeBufferPointer { bb in
+                Kernels.layerNorm(xb.baseAddress!, yb.baseAddress!, rows: rows, d: d, weight: wb.baseAddress!, bias: bb.baseAddress!, eps: 1e-5) } } } }
+            return dot(y, dy)
+        }
+        directional(f, at: x, grad: Backward.layerNorm(x, dy, rows: rows, d: d, weight: w, eps: 1e-5), seed: 6, eps: 1e-3, "layernorm")
+    }
+
+    func testActivationsAndRope() {
+        for x: Float in [-3, -0.7, 0, 0.4, 2.5] {
+            let e: Float = 1e-3
+            XCTAssertEqual(Backward.siluGrad(x), (Kernels.silu(x + e) - Kernels.silu(x - e)) / (2 * e), accuracy: 2e-3)
+            XCTAssertEqual(Backward.geluTanhGrad(x), (Kernels.geluTanh(x + e) - Kernels.geluTanh(x - e)) / (2 * e), accuracy: 2e-3)
+            XCTAssertEqual(Backward.geluExactGrad(x), (Kernels.geluExact(x + e) - Kernels.geluExact(x - e)) / (2 * e), accuracy: 2e-3)
+        }
+        var r = LCG(s: 9)
+        let T = 4, H = 2, hd = 8, rot = 4
+        let x = (0..<T * H * hd).map { _ in r.next() }, dy = (0..<T * H * hd).map { _ in r.next() }
+        let pos = [0, 3, 7, 20]
+        let f: ([Float]) -> Double = { x in
+            var y = x
+            for t in 0..<T { y.withUnsafeMutableBufferPointer { Kernels.rope($0.baseAddress! + t * H * hd, tokens: 1, nHeads: H, headDim: hd, rotDim: rot, pos0: pos[t], theta: 100) } }
+            return zip(y, dy).reduce(0.0) { $0 + Double($1.0 * $1.1) }
+        }
+        var g = dy
+        Backward.rope(&g, T: T, nHeads: H, headDim: hd, rotDim: rot, pos: pos, theta: 100)
+        directional(f, at: x, grad: g, seed: 11, eps: 1e-3, "rope (partial)")
+    }
+
+    func endToEnd(_ arch: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let m = try LanguageModel(name: Fixtures.root + "/tiny/" + arch)
+        let tf = m.transformer, c = m.config
+        let seq = PackedSequence(context: [5, 17, 42, 99, 7, 3, 250, 11, 64, 80, 12, 9], continuations: [[33, 44, 55], [66, 77], [88, 21, 30, 2]])
+        var r = LCG(s: 1)
+        let v0 = (0..<c.hidden).map { _ in r.next() * 0.5 }
+        for layer in [-1, 1, c.layers - 1] {
+            let res = layer < 0 ? tf.embed(seq) : tf.residuals(seq, through: layer)[layer]
+            for kind in SteeringLoss.allCases {
+                let ev = tf.steer(seq, residual: res, layer: layer, v: v0, gold: 1, choiceChars: [6, 3, 9], loss: kind)
+                XCTAssertEqual(ev.grad.count, c.hidden)
+                XCTAssertGreaterThan(ev.grad.map { abs($0) }.max()!, 1e-6, "\(arch): zero gradient", file: file, line: line)
+                let f: ([Float]) -> Double = { v in tf.steer(seq, residual: res, layer: layer, v: v, gold: 1, choiceChars: [6, 3, 9], loss: kind, wantGrad: false).loss }
+                directional(f, at: v0, grad: ev.grad, seed: UInt64(layer + 7), eps: 3e-3, "\(arch) layer \(layer) \(kind)", file: file, line: line)
+            }
+        }
+    }
+
+    func testLlamaSteeringGradient() throws { try endToEnd("llama") }
+    func testQwen2SteeringGradient() throws { try endToEnd("qwen2") }
+    func testGemma3SteeringGradient() throws { try endToEnd("gemma3") }
+    func testGPTNeoXSteeringGradient() throws { try endToEnd("gpt_neox") }
+
+    /// Steered log-likelihoods at v = 0 equal the scorer's (the packed path and the cached path agree).
+    func testPackedScoringMatchesCachedScoring() throws {
+        let m = try LanguageModel(name: Fixtures.root + "/tiny/llama")
+        let item = MCItem(doc: 0, context: "A man is sitting on a roof.", choices: ["He starts pulling.", "The lady lifts it.", "camera"], gold: 0)
+        let sc = Scorer(model: m).score(item)
+        let seq = Scorer(model: m).packed(item)
+        let res = m.transformer.residuals(seq, through: 0)[0]
+        let ev = m.transformer.steer(seq, residual: res, layer: 0, v: [Float](repeating: 0, count: m.config.hidden), gold: 0,
+                                     choiceChars: [18, 18, 6], wantGrad: false)
+        for (a, b) in zip(sc.ll, ev.ll) { XCTAssertEqual(a, b, accuracy: 1e-3) }
+    }
+}
