@@ -15,7 +15,9 @@ final class TerminalProgress: ProgressSink {
         let el = now.timeIntervalSince(start)
         let rate = Double(done) / max(el, 1e-9)
         let eta = rate > 0 ? Double(total - done) / rate : 0
-        let line = String(format: "%@ %d/%d  %.2f items/s  elapsed %@  ETA %@", label, done, total, rate, fmt(el), fmt(eta))
+        // Rate and ETA only once there is a meaningful amount of time to measure.
+        let line = el < 0.5 ? String(format: "%@ %d/%d", label, done, total)
+            : String(format: "%@ %d/%d  %.2f/s  elapsed %@  ETA %@", label, done, total, rate, fmt(el), fmt(eta))
         if isTTY {
             guard now.timeIntervalSince(lastDraw) > 0.1 || done == total else { return }
             lastDraw = now

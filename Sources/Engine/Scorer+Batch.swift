@@ -6,7 +6,7 @@ extension Scorer {
     ///
     /// `shouldStop` is polled before each item: work stops early and finished items are kept.
     /// Returns the scores of all finished items, in order.
-    public func scoreAll(_ items: [MCItem], workers: Int = ProcessInfo.processInfo.activeProcessorCount,
+    public func scoreAll(_ items: [MCItem], workers: Int = ProcessInfo.processInfo.activeProcessorCount, hook: Transformer.ResidualHook? = nil,
                          shouldStop: () -> Bool = { false }, onChunk: ([ItemScore]) -> Void = { _ in }) -> [ItemScore] {
         let w = max(1, workers)
         let savedThreads = BLAS.threads
@@ -27,7 +27,7 @@ extension Scorer {
                     if stop || next >= part.count { lock.unlock(); return }
                     let i = next; next += 1
                     lock.unlock()
-                    let r = self.score(part[i])
+                    let r = self.score(part[i], hook: hook)
                     lock.lock(); results[i] = r; lock.unlock()
                     if shouldStop() { lock.lock(); stop = true; lock.unlock() }
                 }

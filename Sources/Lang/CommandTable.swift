@@ -6,6 +6,8 @@ public enum ParamType: Equatable {
     case text          // a word or a quoted string
     case path
     case choice([String])
+    case layers        // all | A..B | a,b,c | N
+    case layerOrBest   // best | N
 
     var label: String {
         switch self {
@@ -15,6 +17,8 @@ public enum ParamType: Equatable {
         case .text: return "text"
         case .path: return "path"
         case .choice(let c): return c.joined(separator: "|")
+        case .layers: return "all | A..B | a,b,c | N"
+        case .layerOrBest: return "best | N"
         }
     }
 }
@@ -57,8 +61,31 @@ public enum CommandTable {
                     requiredPositionals: 1,
                     named: [ParamSpec("limit", .int(min: 1, max: 10_000_000), default: "all", "score only the first N items"),
                             ParamSpec("offset", .int(min: 0, max: 10_000_000), default: "0", "skip the first N items"),
-                            ParamSpec("log", .path, default: nil, "write one JSONL line per item: doc, gold, ll, pred, pred_norm", completes: .file)],
-                    examples: ["eval hellaswag limit=200", "eval arc-challenge limit=100 log=out/arc.jsonl"], openKeys: false),
+                            ParamSpec("log", .path, default: nil, "write one JSONL line per item: doc, gold, ll, pred, pred_norm", completes: .file),
+                            ParamSpec("with", .word, default: nil, "steer with this vector (at its layer)", completes: .variable)],
+                    examples: ["eval hellaswag limit=200", "eval arc-challenge limit=100 log=out/arc.jsonl", "eval hellaswag with hs12"], openKeys: false),
+        CommandSpec(name: "sweep", summary: "train a steering vector at every requested layer; the validation layer curve and best layer",
+                    positional: [ParamSpec("task", .text, "hellaswag, arc-challenge, arc-easy, or a .jsonl file", completes: .task)],
+                    requiredPositionals: 1, named: steeringParams(epochs: "3") + [
+                        ParamSpec("layers", .layers, default: "all", "layers to train at (0-based block outputs)"),
+                        ParamSpec("screen", .int(min: 0, max: 10_000), default: "8", "items for the one-pass gradient screen (0: off)")],
+                    examples: ["sweep hellaswag layers all", "r = sweep arc-easy layers 4..20 epochs=2 train=48 val=48"], openKeys: false),
+        CommandSpec(name: "train", summary: "train a steering vector at one layer with early stopping; report it once on the test split",
+                    positional: [ParamSpec("task", .text, default: "the last sweep's", "task to train on", completes: .task)],
+                    requiredPositionals: 0, named: steeringParams(epochs: "10") + [
+                        ParamSpec("layer", .layerOrBest, default: "best", "layer (best: the last sweep's best layer)"),
+                        ParamSpec("as", .word, default: "TASK-LN", "name for the trained vector")],
+                    examples: ["train lr=1e-3 patience=3", "train hellaswag layer=12 seeds=3 as hs12"], openKeys: false),
+        CommandSpec(name: "save", summary: "save a vector to safetensors with its provenance",
+                    positional: [ParamSpec("name", .word, "vector name", completes: .variable)], requiredPositionals: 1,
+                    named: [ParamSpec("to", .path, default: "OUT/vectors/NAME.safetensors", "file to write", completes: .file)],
+                    examples: ["save hs12", "save hs12 to vectors/hs12.safetensors"], openKeys: false),
+        CommandSpec(name: "export", summary: "export a vector as a llama.cpp control vector (GGUF, direction.N)",
+                    positional: [ParamSpec("name", .word, "vector name", completes: .variable), ParamSpec("format", .choice(["gguf"]), "output format"),
+                                 ParamSpec("path", .path, "file to write", completes: .file)],
+                    requiredPositionals: 3, named: [], examples: ["export hs12 gguf hs12.gguf"], openKeys: false),
+        CommandSpec(name: "vectors", summary: "list the session's steering vectors",
+                    positional: [], requiredPositionals: 0, named: [], examples: ["vectors"], openKeys: false),
         CommandSpec(name: "set", summary: "change session settings",
                     positional: [], requiredPositionals: 0,
                     named: [ParamSpec("threads", .int(min: 1, max: 256), default: "all cores", "BLAS threads"),
@@ -81,6 +108,22 @@ public enum CommandTable {
                     positional: [ParamSpec("command", .word, default: nil, "command to describe", completes: .command)],
                     requiredPositionals: 0, named: [], examples: ["help", "help eval"], openKeys: false),
     ]
+
+    /// Arguments shared by sweep and train.
+    static func steeringParams(epochs: String) -> [ParamSpec] {
+        [ParamSpec("epochs", .int(min: 1, max: 1000), default: epochs, "maximum epochs"),
+         ParamSpec("lr", .float(min: 1e-8, max: 10), default: "1e-3", "Adam learning rate"),
+         ParamSpec("patience", .int(min: 1, max: 1000), default: "3", "stop after this many epochs without a validation gain"),
+         ParamSpec("l2", .float(min: 0, max: 1e6), default: "0", "L2 penalty on v (added to the loss)"),
+         ParamSpec("clip", .float(min: 0, max: 1e6), default: "1.0", "gradient norm clip (0: off)"),
+         ParamSpec("seeds", .int(min: 1, max: 100), default: "1", "train this many seeds; report each and mean ± sd"),
+         ParamSpec("batch", .int(min: 1, max: 4096), default: "1", "items per step"),
+         ParamSpec("loss", .choice(["choice", "lm"]), default: "choice", "choice: cross-entropy over choices; lm: gold continuation NLL"),
+         ParamSpec("norm", .choice(["yes", "no"]), default: "yes", "length-normalise choice scores (select on acc_norm)"),
+         ParamSpec("train", .int(min: 1, max: 1_000_000), default: "64", "training items (seeded split of the task)"),
+         ParamSpec("val", .int(min: 1, max: 1_000_000), default: "64", "validation items (layer, epoch and seed are chosen here)"),
+         ParamSpec("test", .int(min: 0, max: 1_000_000), default: "200", "test items, scored once at the end")]
+    }
 
     public static func spec(_ name: String) -> CommandSpec? { commands.first { $0.name == name } }
     public static var names: [String] { commands.map { $0.name } }
@@ -107,6 +150,25 @@ public enum CommandTable {
             swap(&prev, &cur)
         }
         return prev[y.count]
+    }
+
+    /// Folds keyword pairs written without '=' (`layers all`, `as NAME`, `with NAME`, `to PATH`)
+    /// into named arguments, for the commands whose spec names that key.
+    public static func normalize(_ st: Statement) -> Statement {
+        guard let spec = spec(st.command) else { return st }
+        var out: [Argument] = []
+        var i = 0
+        let args = st.args
+        while i < args.count {
+            let a = args[i]
+            if a.key == nil, case .word(let k) = a.value, spec.named.contains(where: { $0.name == k }),
+               i + 1 < args.count, args[i + 1].key == nil {
+                out.append(Argument(key: k, value: args[i + 1].value, location: a.location, valueLocation: args[i + 1].valueLocation))
+                i += 2
+            } else { out.append(a); i += 1 }
+        }
+        return Statement(assignTo: st.assignTo, command: st.command, commandLocation: st.commandLocation, args: out,
+                         location: st.location, text: st.text)
     }
 
     /// Checks a statement against its spec: known command, known keys, positional count, types.
@@ -153,6 +215,8 @@ public enum CommandTable {
             guard c.contains(w) else {
                 throw bad("must be one of \(c.joined(separator: ", "))" + (suggest(w, among: c).map { "; did you mean '\($0)'?" } ?? ""))
             }
+        case (.layers, .word("all")), (.layers, .range), (.layers, .number), (.layerOrBest, .word("best")), (.layerOrBest, .number): break
+        case (.layers, .list(let l)) where l.allSatisfy({ if case .number = $0 { return true }; return false }): break
         default: throw bad("must be a \(p.type.label), got '\(a.value)'")
         }
     }

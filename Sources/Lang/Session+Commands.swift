@@ -55,6 +55,14 @@ extension Session {
             runDepth += 1
             defer { runDepth -= 1 }
             try run(source: text, file: path)
+        case "sweep": try sweep(s)
+        case "train": try train(s)
+        case "save": try saveVector(s)
+        case "export": try exportVector(s)
+        case "vectors":
+            output(vectors.isEmpty ? "no vectors yet; train one with: train TASK layer=N" :
+                vectors.keys.sorted().map { k in let v = vectors[k]!
+                    return "  " + k.padding(16) + "layer \(v.layer)  ‖v‖ \(String(format: "%.3f", v.norm))  \(v.metadata["task"] ?? "")" }.joined(separator: "\n"))
         case "help":
             output(CommandTable.help(str(s.positional.first)))
         default:
@@ -114,17 +122,30 @@ extension Session {
         }
         defer { try? logHandle?.close() }
         let scorer = Scorer(model: m)
+        var hook: Transformer.ResidualHook? = nil
+        var label = task
+        if let vn = str(s.named("with")) {
+            guard let vec = vectors[vn] else {
+                throw Diagnostic(.runtime, "no vector '\(vn)'" + (CommandTable.suggest(vn, among: Array(vectors.keys)).map { "; did you mean '\($0)'?" } ?? "; see 'vectors'"),
+                                 at: s.named("with")?.valueLocation)
+            }
+            guard vec.values.count == m.config.hidden else {
+                throw Diagnostic(.runtime, "vector '\(vn)' has \(vec.values.count) values; \(m.name) has hidden size \(m.config.hidden)", at: s.named("with")?.valueLocation)
+            }
+            hook = steeringHook(vec)
+            label = "\(task) with \(vn) (layer \(vec.layer))"
+        }
         let t0 = Date()
         progress?.begin("eval \(task)", total: items.count)
         var done = 0
         let workers = Int(settings["threads"] ?? "") ?? ProcessInfo.processInfo.activeProcessorCount
-        let scores = scorer.scoreAll(items, workers: workers, shouldStop: { self.cancelled }) { part in
+        let scores = scorer.scoreAll(items, workers: workers, hook: hook, shouldStop: { self.cancelled }) { part in
             for sc in part { logHandle?.write((sc.jsonLine + "\n").data(using: .utf8)!) }
             done += part.count
             self.progress?.advance(done)
         }
         progress?.end()
-        let r = EvalResult(task: task, model: m.name, scores: scores, seconds: Date().timeIntervalSince(t0),
+        let r = EvalResult(task: label, model: m.name, scores: scores, seconds: Date().timeIntervalSince(t0),
                            interrupted: scores.count < items.count)
         output(r.report)
         store(.eval(r), s)

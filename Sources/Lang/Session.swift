@@ -13,10 +13,14 @@ public enum ResultValue {
     case eval(EvalResult)
     case model(name: String, summary: String)
     case text(String)
+    case sweep(SweepResult)
+    case train(TrainResult)
 
     public var display: String {
         switch self {
         case .eval(let e): return e.report
+        case .sweep(let r): return r.table
+        case .train(let t): return t.text
         case .model(_, let s): return s
         case .text(let t): return t
         }
@@ -52,6 +56,9 @@ public final class Session {
     public var model: LanguageModel?
     public var variables: [String: ResultValue] = [:]
     public var settings: [String: String] = [:]
+    public var vectors: [String: SteeringVector] = [:]
+    public var study: SteeringStudy?
+    public var lastSweep: SweepResult?
     /// Statements that ran successfully, in order (for `:save`).
     public private(set) var history: [String] = []
     private let cancelLock = NSLock()
@@ -83,9 +90,9 @@ public final class Session {
         let statements: [Statement]
         do {
             var p = try Parser(source: source)
-            statements = try p.parse()
+            statements = try p.parse().map(CommandTable.normalize)
             // Check every statement before running any: a typo on line 40 fails before a long job starts.
-            for s in statements { try CommandTable.check(s) }
+            for s in statements { try CommandTable.check(CommandTable.normalize(s)) }
         } catch let d as Diagnostic { throw located(d) }
         for s in statements {
             clearCancel()

@@ -1,0 +1,83 @@
+import Foundation
+
+/// Residual streams of items after chosen blocks, computed once and stored as f16.
+///
+/// Activations below the steered layer do not depend on the steering vector, so training at
+/// layer L, every epoch and every seed reuse these. Memory: Σ tokens × hidden × layers × 2 bytes.
+public final class ResidualCache {
+    public let layers: [Int]
+    let seqs: [PackedSequence]
+    let hidden: Int
+    var store: [[[UInt16]]]    // [item][layer slot][T·hidden]
+    /// Mean ‖residual‖ over all positions of all items, per layer slot.
+    public private(set) var meanNorm: [Double]
+
+    public var bytes: Int { store.reduce(0) { $0 + $1.reduce(0) { $0 + $1.count * 2 } } }
+
+    /// Bytes needed to cache `layers.count` layers of these sequences.
+    public static func estimate(_ seqs: [PackedSequence], hidden: Int, layers: Int) -> Int {
+        seqs.reduce(0) { $0 + $1.count } * hidden * layers * 2
+    }
+
+    /// Runs every sequence up to the highest requested layer, `workers` sequences at a time.
+    public init(model tf: Transformer, seqs: [PackedSequence], layers: [Int], workers: Int,
+                shouldStop: () -> Bool = { false }, progress: (Int) -> Void = { _ in }) throws {
+        self.layers = layers.sorted(); self.seqs = seqs; hidden = tf.config.hidden
+        store = Array(repeating: [], count: seqs.count)
+        meanNorm = Array(repeating: 0, count: layers.count)
+        let top = self.layers.last ?? 0
+        let w = max(1, workers)
+        let saved = BLAS.threads
+        if w > 1 { BLAS.threads = 1 }
+        defer { if w > 1 { BLAS.threads = saved } }
+        let lock = NSLock()
+        var next = 0, done = 0, stopped = false
+        var normSum = [Double](repeating: 0, count: layers.count), rows = 0
+        let wanted = self.layers
+        DispatchQueue.concurrentPerform(iterations: min(w, max(seqs.count, 1))) { _ in
+            while true {
+                lock.lock()
+                if stopped || next >= seqs.count { lock.unlock(); return }
+                let i = next; next += 1
+                lock.unlock()
+                var x = tf.embed(seqs[i])
+                var slots: [[UInt16]] = []
+                var norms = [Double](repeating: 0, count: wanted.count)
+                var layer = 0, slot = 0
+                while slot < wanted.count {
+                    if wanted[slot] >= 0 {
+                        while layer <= wanted[slot] { x = tf.blockForward(layer, x, seqs[i], record: false).0; layer += 1 }
+                    }
+                    slots.append(x.map(floatToHalf))
+                    let d = tf.config.hidden
+                    for t in 0..<seqs[i].count {
+                        var s = 0.0
+                        for j in 0..<d { s += Double(x[t * d + j] * x[t * d + j]) }
+                        norms[slot] += s.squareRoot()
+                    }
+                    slot += 1
+                }
+                _ = top
+                lock.lock()
+                store[i] = slots
+                for k in norms.indices { normSum[k] += norms[k] }
+                rows += seqs[i].count
+                done += 1
+                let d = done
+                if shouldStop() { stopped = true }
+                lock.unlock()
+                progress(d)
+            }
+        }
+        if stopped { throw EngineError.invalidArgument("interrupted") }
+        meanNorm = normSum.map { $0 / Double(max(rows, 1)) }
+    }
+
+    /// Residual after block `layer` for item `i` [T·hidden] as f32.
+    public func residual(_ i: Int, layer: Int) -> [Float] {
+        guard let slot = layers.firstIndex(of: layer) else { return [] }
+        return store[i][slot].map(halfToFloat)
+    }
+
+    public func meanResidualNorm(layer: Int) -> Double { layers.firstIndex(of: layer).map { meanNorm[$0] } ?? 0 }
+}

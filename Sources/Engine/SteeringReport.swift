@@ -1,0 +1,44 @@
+import Foundation
+
+/// Base vs steered accuracy on the held-out test split, scored once, with paired statistics.
+public struct SteeringReport {
+    public let layer: Int
+    public let base: [ItemScore]
+    public let steered: [ItemScore]
+    public let vectorNorm: Double
+    public let meanResidualNorm: Double
+
+    public init(layer: Int, base: [ItemScore], steered: [ItemScore], vectorNorm: Double, meanResidualNorm: Double) {
+        self.layer = layer; self.base = base; self.steered = steered
+        self.vectorNorm = vectorNorm; self.meanResidualNorm = meanResidualNorm
+    }
+
+    public var normRatio: Double { meanResidualNorm > 0 ? vectorNorm / meanResidualNorm : .nan }
+
+    /// Discordant pairs (base right & steered wrong, base wrong & steered right) for acc or acc_norm.
+    public func discordant(norm: Bool) -> (b: Int, c: Int) {
+        var b = 0, c = 0
+        for (x, y) in zip(base, steered) {
+            let bx = norm ? x.correctNorm : x.correct, by = norm ? y.correctNorm : y.correct
+            if bx && !by { b += 1 } else if !bx && by { c += 1 }
+        }
+        return (b, c)
+    }
+
+    public func mcnemar(norm: Bool) -> Double { let (b, c) = discordant(norm: norm); return Stats.mcnemarExact(b: b, c: c) }
+
+    public var text: String {
+        let n = base.count
+        func line(_ name: String, _ norm: Bool) -> String {
+            let kb = base.filter { norm ? $0.correctNorm : $0.correct }.count
+            let ks = steered.filter { norm ? $0.correctNorm : $0.correct }.count
+            let (b0, b1) = Stats.wilson(successes: kb, n: n), (s0, s1) = Stats.wilson(successes: ks, n: n)
+            let (dc, dd) = discordant(norm: norm)
+            return String(format: "  %@ base %.4f [%.4f, %.4f]  steered %.4f [%.4f, %.4f]  Δ %+.4f  McNemar p=%.4g (%d↓ %d↑)",
+                          name.padding(toLength: 8, withPad: " ", startingAt: 0), Double(kb) / Double(max(n, 1)), b0, b1,
+                          Double(ks) / Double(max(n, 1)), s0, s1, Double(ks - kb) / Double(max(n, 1)), mcnemar(norm: norm), dc, dd)
+        }
+        return "test split (\(n) items, scored once), layer \(layer):\n" + line("acc", false) + "\n" + line("acc_norm", true)
+            + String(format: "\n  ‖v‖ = %.3f, %.3f × mean residual norm at layer %d", vectorNorm, normRatio, layer)
+    }
+}

@@ -1,0 +1,95 @@
+import Foundation
+
+extension SteeringStudy {
+    public var metricName: String { config.normalize ? "acc_norm" : "acc" }
+
+    /// Trains `config.seeds` seeds at `layer`; returns every run and the best one by validation.
+    public func trainSeeds(layer: Int, baseSeed: UInt64, onStep: @escaping (Int, Int) -> Void = { _, _ in }) throws -> (runs: [TrainRun], best: TrainRun) {
+        let t = try trainer()
+        t.onStep = onStep
+        var runs: [TrainRun] = []
+        for s in 0..<max(1, config.seeds) {
+            let r = t.train(layer: layer, train: trainIdx, val: valIdx, config: config, seed: baseSeed &+ UInt64(s))
+            runs.append(r)
+            if r.interrupted || shouldStop() { break }
+        }
+        let best = runs.max { $0.bestVal < $1.bestVal }!
+        return (runs, best)
+    }
+
+    /// Trains at every layer in `layers` and returns the validation layer curve.
+    ///
+    /// Each finished layer is written to `runDir/layer-NN.json` (and its vector to `.safetensors`)
+    /// atomically; a rerun with the same arguments reads those back instead of retraining.
+    /// The residual cache holds at most `cacheBudget` bytes: larger sweeps run in layer groups.
+    public func sweep(layers: [Int], outDir: String, cacheBudget: Int, screenItems: Int,
+                      onLayer: (LayerResult, Bool) -> Void, onProgress: @escaping (String, Int, Int) -> Void) throws -> SweepResult {
+        let runDir = "\(outDir)/\(model.name.replacingOccurrences(of: "/", with: "_"))/\(task)/sweep-\(runKey)"
+        try FileManager.default.createDirectory(atPath: runDir, withIntermediateDirectories: true)
+        let meta: [String: Any] = ["model": model.name, "task": task, "split_seed": splits.seed, "train": splits.train.count,
+                                   "val": splits.val.count, "test": splits.test.count, "config": config.description,
+                                   "train_docs": splits.train, "val_docs": splits.val, "test_docs": splits.test]
+        try writeAtomically(try JSONSerialization.data(withJSONObject: meta, options: [.prettyPrinted, .sortedKeys]), to: runDir + "/meta.json")
+        var done: [Int: LayerResult] = [:]
+        for l in layers {
+            let p = String(format: "%@/layer-%02d.json", runDir, l)
+            if let d = FileManager.default.contents(atPath: p), let r = try? JSONDecoder().decode(LayerResult.self, from: d) { done[l] = r }
+        }
+        var result = SweepResult(task: task, model: model.name, metricName: metricName, layers: [], baseMetric: 0, baseLow: 0,
+                                 baseHigh: 0, runDir: runDir, screen: [], interrupted: false)
+        let todo = layers.filter { done[$0] == nil }
+        let perGroup = max(1, min(todo.count, cacheBudget / max(1, cacheBytes(layers: 1))))
+        var baseScores: [ItemScore]? = nil
+        // Base validation scores (v = 0) need some cached layer; use the first group's.
+        var groups = stride(from: 0, to: todo.count, by: perGroup).map { Array(todo[$0..<min(todo.count, $0 + perGroup)]) }
+        if groups.isEmpty { groups = [[layers.first ?? 0]] }
+        outer: for (gi, group) in groups.enumerated() {
+            try prepare(layers: group) { onProgress("caching residuals (layers \(group.first!)…\(group.last!))", $0, $1) }
+            let t = try trainer()
+            if baseScores == nil { baseScores = t.evaluate(valIdx, layer: group[0], v: [Float](repeating: 0, count: model.config.hidden), config: config).scores }
+            if gi == 0 && screenItems > 0 { result.screen = gradientScreen(items: screenItems) }
+            for l in group where !todo.isEmpty {
+                if shouldStop() { result.interrupted = true; break outer }
+                let t0 = Date()
+                let (runs, best) = try trainSeeds(layer: l, baseSeed: splits.seed &* 7919 &+ UInt64(l)) { s, n in onProgress("layer \(l)", s, n) }
+                if best.interrupted { result.interrupted = true; break outer }
+                let ev = t.evaluate(valIdx, layer: l, v: best.vector, config: config)
+                let s = EvalSummary(ev.scores)
+                let k = ev.scores.filter { config.normalize ? $0.correctNorm : $0.correct }.count
+                let (lo, hi) = Stats.wilson(successes: k, n: ev.scores.count)
+                let vn = best.vector.reduce(0) { $0 + Double($1 * $1) }.squareRoot()
+                let rn = cache!.meanResidualNorm(layer: l)
+                let r = LayerResult(layer: l, valN: ev.scores.count, valMetric: config.normalize ? s.accNorm : s.acc, valLow: lo, valHigh: hi,
+                                    valAcc: s.acc, valAccNorm: s.accNorm, bestEpoch: best.bestEpoch, vectorNorm: vn,
+                                    normRatio: rn > 0 ? vn / rn : 0, seconds: Date().timeIntervalSince(t0),
+                                    seedMetrics: runs.map { $0.bestVal },
+                                    epochValMetric: best.history.map { config.normalize ? $0.valAccNorm : $0.valAcc },
+                                    epochTrainLoss: best.history.map { $0.trainLoss.isNaN ? 0 : $0.trainLoss })
+                let enc = JSONEncoder(); enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+                let vec = SteeringVector(name: "\(task)-L\(l)", values: best.vector, layer: l, metadata: provenance(layer: l, run: best))
+                try vec.saveSafetensors(to: String(format: "%@/layer-%02d.safetensors", runDir, l))
+                try writeAtomically(try enc.encode(r), to: String(format: "%@/layer-%02d.json", runDir, l))
+                done[l] = r
+                onLayer(r, false)
+            }
+        }
+        for l in layers { if let r = done[l] { result.layers.append(r) } }
+        for l in layers where !todo.contains(l) { if let r = done[l] { onLayer(r, true) } }
+        let b = baseScores ?? []
+        let kb = b.filter { config.normalize ? $0.correctNorm : $0.correct }.count
+        let (blo, bhi) = Stats.wilson(successes: kb, n: b.count)
+        result = SweepResult(task: task, model: model.name, metricName: metricName, layers: result.layers,
+                             baseMetric: b.isEmpty ? .nan : Double(kb) / Double(b.count), baseLow: blo, baseHigh: bhi,
+                             runDir: runDir, screen: result.screen, interrupted: result.interrupted)
+        return result
+    }
+
+    /// Provenance metadata saved with a vector.
+    public func provenance(layer: Int, run: TrainRun) -> [String: String] {
+        let sha = ModelRegistry.ggufModels.first { $0.name == model.name }?.sha256 ?? "unknown"
+        return ["model": model.name, "model_path": model.path, "model_sha256": sha, "task": task, "layer": String(layer),
+                "split_seed": String(splits.seed), "train": String(splits.train.count), "val": String(splits.val.count),
+                "test": String(splits.test.count), "train_seed": String(run.seed), "best_epoch": String(run.bestEpoch),
+                "val_\(metricName)": String(format: "%.6f", run.bestVal), "hyperparameters": config.description]
+    }
+}

@@ -1,0 +1,104 @@
+import Foundation
+
+/// A task prepared for steering: items, seeded splits, packed sequences and their residual cache.
+public final class SteeringStudy {
+    public let model: LanguageModel
+    public let task: String
+    public let dataset: Dataset
+    public let splits: Splits
+    public let config: TrainConfig
+    /// Items of train + val (the cache's items), then the indices into it.
+    public let items: [MCItem]
+    let seqs: [PackedSequence]
+    public let trainIdx: [Int], valIdx: [Int]
+    public private(set) var cache: ResidualCache?
+    public var workers = ProcessInfo.processInfo.activeProcessorCount
+    public var shouldStop: () -> Bool = { false }
+
+    public init(model: LanguageModel, task: String, dataDir: String?, train: Int, val: Int, test: Int, seed: UInt64,
+                config: TrainConfig) throws {
+        self.model = model; self.task = task; self.config = config
+        dataset = try Dataset.load(task, dataDir: dataDir)
+        guard dataset.layout != .gsm8k else { throw EngineError.invalidArgument("\(task) is a generation task; steering trains on multiple-choice tasks") }
+        splits = try Splits(count: dataset.items.count, train: train, val: val, test: test, seed: seed)
+        let ds = dataset
+        items = (splits.train + splits.val).map { ds.items[$0] }
+        trainIdx = Array(0..<splits.train.count)
+        valIdx = Array(splits.train.count..<items.count)
+        let scorer = Scorer(model: model)
+        seqs = items.map { scorer.packed($0) }
+    }
+
+    public var testItems: [MCItem] { splits.test.map { dataset.items[$0] } }
+
+    /// Bytes the residual cache needs for `layers` layers.
+    public func cacheBytes(layers: Int) -> Int { ResidualCache.estimate(seqs, hidden: model.config.hidden, layers: layers) }
+
+    /// Computes (or reuses) the residual cache for `layers`.
+    public func prepare(layers: [Int], progress: (Int, Int) -> Void = { _, _ in }) throws {
+        if let c = cache, Set(layers).isSubset(of: Set(c.layers)) { return }
+        cache = try ResidualCache(model: model.transformer, seqs: seqs, layers: layers, workers: workers,
+                                  shouldStop: shouldStop) { progress($0, self.seqs.count) }
+    }
+
+    public func trainer() throws -> SteeringTrainer {
+        guard let c = cache else { throw EngineError.invalidArgument("residual cache not prepared") }
+        let t = SteeringTrainer(model: model, cache: c, items: items, seqs: seqs)
+        t.workers = workers
+        t.shouldStop = shouldStop
+        return t
+    }
+
+    /// ‖Σ_t dL/dh_l‖ at v = 0 for every layer (index l+1; index 0 = embeddings), mean over `n` train items,
+    /// from one backward pass per item: a fast preview of where steering gets gradient.
+    public func gradientScreen(items n: Int) -> [Double] {
+        let tf = model.transformer
+        var sum = [Double](repeating: 0, count: model.config.layers + 1)
+        let k = min(n, trainIdx.count)
+        for i in trainIdx.prefix(k) {
+            let ev = tf.steer(seqs[i], residual: tf.embed(seqs[i]), layer: -1, v: [Float](repeating: 0, count: model.config.hidden),
+                              gold: items[i].gold, choiceChars: items[i].choices.map { $0.unicodeScalars.count },
+                              loss: config.loss, normalize: config.normalize, collectLayerGrads: true)
+            for (j, g) in ev.layerGradNorms.enumerated() where j < sum.count { sum[j] += g }
+        }
+        return sum.map { $0 / Double(max(k, 1)) }
+    }
+
+    /// A short stable key of everything that determines a sweep's per-layer results.
+    public var runKey: String {
+        let s = "\(model.name)|\(model.config.hidden)|\(model.config.layers)|\(task)|\(splits.seed)|\(splits.train.count)|\(splits.val.count)|\(splits.test.count)|\(config.description)"
+        var h: UInt64 = 0xCBF2_9CE4_8422_2325
+        for b in s.utf8 { h ^= UInt64(b); h = h &* 0x100_0000_01B3 }
+        return String(h, radix: 16)
+    }
+}
+
+/// One layer of a sweep: validation scores of the best epoch (and seed mean when seeds > 1).
+public struct LayerResult: Codable, Equatable {
+    public let layer: Int
+    public let valN: Int
+    public let valMetric: Double       // acc_norm (normalised) or acc
+    public let valLow: Double, valHigh: Double
+    public let valAcc: Double, valAccNorm: Double
+    public let bestEpoch: Int
+    public let vectorNorm: Double
+    public let normRatio: Double
+    public let seconds: Double
+    public let seedMetrics: [Double]
+    public let epochValMetric: [Double]  // per epoch (0 = base) of the best seed
+    public let epochTrainLoss: [Double]
+}
+
+/// Result of `sweep`: the layer curve, the base line and the best layer, all on validation.
+public struct SweepResult {
+    public let task: String
+    public let model: String
+    public let metricName: String
+    public var layers: [LayerResult]
+    public let baseMetric: Double
+    public let baseLow: Double, baseHigh: Double
+    public let runDir: String
+    public var screen: [Double]
+    public var interrupted: Bool
+    public var bestLayer: Int? { layers.max { $0.valMetric < $1.valMetric || ($0.valMetric == $1.valMetric && $0.layer > $1.layer) }?.layer }
+}

@@ -1,0 +1,150 @@
+import Foundation
+
+/// Hyperparameters of steering-vector training (the seed's protocol, made explicit).
+public struct TrainConfig: Equatable {
+    public var lr: Double = 1e-3
+    public var epochs = 10
+    public var patience = 3
+    public var l2: Double = 0
+    public var clip: Double = 1.0
+    public var batch = 1
+    public var seeds = 1
+    public var loss: SteeringLoss = .choice
+    /// Divide each choice's log-likelihood by its character count in the choice loss and use acc_norm for selection.
+    public var normalize = true
+    public init() {}
+
+    public var description: String {
+        "lr=\(lr) epochs=\(epochs) patience=\(patience) l2=\(l2) clip=\(clip) batch=\(batch) seeds=\(seeds) loss=\(loss.rawValue) normalize=\(normalize)"
+    }
+}
+
+/// One epoch of one run: mean training loss and validation scores.
+public struct EpochRecord: Equatable {
+    public let epoch: Int
+    public let trainLoss: Double
+    public let valLoss: Double
+    public let valAcc: Double
+    public let valAccNorm: Double
+}
+
+/// The outcome of training one seed at one layer; `vector` holds the best epoch's weights.
+public struct TrainRun {
+    public let layer: Int
+    public let seed: UInt64
+    public let vector: [Float]
+    public let history: [EpochRecord]
+    public let bestEpoch: Int
+    /// The selection metric (acc_norm when normalising, else acc) at the best epoch, on validation.
+    public let bestVal: Double
+    public let interrupted: Bool
+}
+
+/// Trains steering vectors at a layer over cached residuals (items indexed into the cache).
+public final class SteeringTrainer {
+    public let model: LanguageModel
+    public let cache: ResidualCache
+    public let items: [MCItem]        // all items the cache holds, same order
+    let seqs: [PackedSequence]
+    public var workers = ProcessInfo.processInfo.activeProcessorCount
+    public var shouldStop: () -> Bool = { false }
+    /// Called after each training step with (steps done, steps planned).
+    public var onStep: (Int, Int) -> Void = { _, _ in }
+
+    public init(model: LanguageModel, cache: ResidualCache, items: [MCItem], seqs: [PackedSequence]) {
+        self.model = model; self.cache = cache; self.items = items; self.seqs = seqs
+    }
+
+    func chars(_ i: Int) -> [Int] { items[i].choices.map { $0.unicodeScalars.count } }
+
+    /// Scores of items `idx` with vector v at `layer` (v = zeros gives the base model).
+    public func evaluate(_ idx: [Int], layer: Int, v: [Float], config: TrainConfig) -> (scores: [ItemScore], loss: Double) {
+        var out = [ItemScore?](repeating: nil, count: idx.count)
+        var losses = [Double](repeating: 0, count: idx.count)
+        let saved = BLAS.threads
+        if workers > 1 { BLAS.threads = 1 }
+        defer { if workers > 1 { BLAS.threads = saved } }
+        let lock = NSLock()
+        var next = 0
+        DispatchQueue.concurrentPerform(iterations: max(1, min(workers, idx.count))) { _ in
+            while true {
+                lock.lock(); let k = next; next += 1; lock.unlock()
+                if k >= idx.count { return }
+                let i = idx[k]
+                let ev = model.transformer.steer(seqs[i], residual: cache.residual(i, layer: layer), layer: layer, v: v,
+                                                 gold: items[i].gold, choiceChars: chars(i), loss: config.loss,
+                                                 normalize: config.normalize, wantGrad: false)
+                let sc = ItemScore(doc: items[i].doc, gold: items[i].gold, ll: ev.ll, choiceChars: chars(i))
+                lock.lock(); out[k] = sc; losses[k] = ev.loss; lock.unlock()
+            }
+        }
+        return (out.compactMap { $0 }, losses.reduce(0, +) / Double(max(1, idx.count)))
+    }
+
+    func metric(_ s: [ItemScore], _ c: TrainConfig) -> Double { let e = EvalSummary(s); return c.normalize ? e.accNorm : e.acc }
+
+    /// Trains one seed: Adam on (loss + l2·‖v‖²) with global-norm clipping, early stopping on validation.
+    public func train(layer: Int, train trainIdx: [Int], val valIdx: [Int], config c: TrainConfig, seed: UInt64) -> TrainRun {
+        let d = model.config.hidden
+        var v = [Float](repeating: 0, count: d)
+        var m1 = [Double](repeating: 0, count: d), m2 = m1
+        var t = 0
+        var rng = SeededRandom(seed: seed)
+        let base = evaluate(valIdx, layer: layer, v: v, config: c)
+        var best = (metric: metric(base.scores, c), loss: base.loss, epoch: 0, v: v)
+        var history = [EpochRecord(epoch: 0, trainLoss: .nan, valLoss: base.loss, valAcc: EvalSummary(base.scores).acc,
+                                   valAccNorm: EvalSummary(base.scores).accNorm)]
+        var sinceBest = 0, interrupted = false
+        let stepsPerEpoch = (trainIdx.count + c.batch - 1) / c.batch
+        var stepsDone = 0
+        epochs: for epoch in 1...max(1, c.epochs) {
+            let order = trainIdx.shuffled(using: &rng)
+            var lossSum = 0.0
+            for b in stride(from: 0, to: order.count, by: c.batch) {
+                if shouldStop() { interrupted = true; break epochs }
+                let batch = Array(order[b..<min(order.count, b + c.batch)])
+                var grads = [[Float]](repeating: [], count: batch.count), losses = [Double](repeating: 0, count: batch.count)
+                let w = min(workers, batch.count)
+                let saved = BLAS.threads
+                if w > 1 { BLAS.threads = 1 }
+                let vv = v
+                DispatchQueue.concurrentPerform(iterations: batch.count) { k in
+                    let i = batch[k]
+                    let ev = model.transformer.steer(seqs[i], residual: cache.residual(i, layer: layer), layer: layer, v: vv,
+                                                     gold: items[i].gold, choiceChars: chars(i), loss: c.loss, normalize: c.normalize)
+                    grads[k] = ev.grad; losses[k] = ev.loss
+                }
+                if w > 1 { BLAS.threads = saved }
+                var g = [Double](repeating: 0, count: d)
+                for gr in grads { for j in 0..<d { g[j] += Double(gr[j]) / Double(batch.count) } }
+                for j in 0..<d { g[j] += 2 * c.l2 * Double(v[j]) }
+                let norm = g.reduce(0) { $0 + $1 * $1 }.squareRoot()
+                if c.clip > 0 && norm > c.clip { for j in 0..<d { g[j] *= c.clip / norm } }
+                t += 1
+                let b1 = 0.9, b2 = 0.999, eps = 1e-8
+                for j in 0..<d {
+                    m1[j] = b1 * m1[j] + (1 - b1) * g[j]
+                    m2[j] = b2 * m2[j] + (1 - b2) * g[j] * g[j]
+                    let mh = m1[j] / (1 - pow(b1, Double(t))), vh = m2[j] / (1 - pow(b2, Double(t)))
+                    v[j] -= Float(c.lr * mh / (vh.squareRoot() + eps))
+                }
+                lossSum += losses.reduce(0, +)
+                stepsDone += 1
+                onStep(stepsDone, stepsPerEpoch * c.epochs)
+            }
+            let ev = evaluate(valIdx, layer: layer, v: v, config: c)
+            let s = EvalSummary(ev.scores)
+            history.append(EpochRecord(epoch: epoch, trainLoss: lossSum / Double(max(1, order.count)), valLoss: ev.loss,
+                                       valAcc: s.acc, valAccNorm: s.accNorm))
+            let mtr = metric(ev.scores, c)
+            if mtr > best.metric || (mtr == best.metric && ev.loss < best.loss) {
+                best = (mtr, ev.loss, epoch, v); sinceBest = 0
+            } else {
+                sinceBest += 1
+                if sinceBest >= c.patience { break }
+            }
+        }
+        return TrainRun(layer: layer, seed: seed, vector: best.v, history: history, bestEpoch: best.epoch,
+                        bestVal: best.metric, interrupted: interrupted)
+    }
+}

@@ -1,0 +1,77 @@
+import Foundation
+
+/// A trained steering vector with its provenance.
+public struct SteeringVector {
+    public var name: String
+    public var values: [Float]          // [hidden]
+    public var layer: Int               // added to the residual after this block (0-based)
+    /// Provenance: model, model_sha256, task, splits, seed, hyperparameters, scores (all strings).
+    public var metadata: [String: String]
+
+    public init(name: String, values: [Float], layer: Int, metadata: [String: String]) {
+        self.name = name; self.values = values; self.layer = layer; self.metadata = metadata
+    }
+
+    public var norm: Double { values.reduce(0) { $0 + Double($1 * $1) }.squareRoot() }
+
+    /// Writes `steering.vector` (F32 [hidden]) and the provenance as safetensors `__metadata__`, atomically.
+    public func saveSafetensors(to path: String) throws {
+        var meta = metadata
+        meta["layer"] = String(layer); meta["name"] = name; meta["format"] = "aft-steering-vector/1"
+        let header: [String: Any] = [
+            "__metadata__": meta,
+            "steering.vector": ["dtype": "F32", "shape": [values.count], "data_offsets": [0, values.count * 4]],
+        ]
+        var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
+        while (json.count + 8) % 8 != 0 { json.append(0x20) }
+        var out = Data()
+        var n = UInt64(json.count).littleEndian
+        out.append(Data(bytes: &n, count: 8))
+        out.append(json)
+        values.withUnsafeBytes { out.append(contentsOf: $0) }
+        try writeAtomically(out, to: path)
+    }
+
+    /// Reads a vector written by `saveSafetensors`.
+    public static func loadSafetensors(_ path: String) throws -> SteeringVector {
+        let f = try SafetensorsFile(path: path)
+        let t = try f.tensor("steering.vector")
+        guard let d = FileManager.default.contents(atPath: path), d.count > 8 else { throw EngineError.fileNotFound(path: path) }
+        let n = d.prefix(8).withUnsafeBytes { Int($0.loadUnaligned(as: UInt64.self)) }
+        let obj = try? JSONSerialization.jsonObject(with: d.subdata(in: 8..<(8 + n))) as? [String: Any]
+        let meta = (obj?["__metadata__"] as? [String: String]) ?? [:]
+        guard let layer = meta["layer"].flatMap(Int.init) else { throw EngineError.malformed(path: path, what: "no 'layer' in metadata") }
+        return SteeringVector(name: meta["name"] ?? (path as NSString).lastPathComponent, values: t.data, layer: layer, metadata: meta)
+    }
+
+    /// Writes a llama.cpp control vector: GGUF with one F32 tensor `direction.N`.
+    ///
+    /// llama.cpp (common_control_vector_load_one) stores `direction.N` at offset n_embd·(N−1) and
+    /// llama_adapter_cvec applies offset n_embd·(il−1) at the output of block il, so `direction.N`
+    /// is added after block N, the same point as this vector's `layer`. N = 0 is rejected there:
+    /// a vector after block 0 cannot be exported.
+    public func exportControlVector(to path: String, architecture: String, layerCount: Int) throws {
+        guard layer >= 1 else {
+            throw EngineError.invalidArgument("llama.cpp control vectors cannot address block 0 (direction.0 is rejected by its loader); this vector is at layer \(layer)")
+        }
+        func le<T: FixedWidthInteger>(_ v: T) -> [UInt8] { withUnsafeBytes(of: v.littleEndian) { Array($0) } }
+        func str(_ s: String) -> [UInt8] { le(UInt64(s.utf8.count)) + Array(s.utf8) }
+        var b = le(UInt32(0x4655_4747)) + le(UInt32(3)) + le(UInt64(1)) + le(UInt64(3))
+        b += str("general.architecture") + le(UInt32(8)) + str("controlvector")
+        b += str("controlvector.model_hint") + le(UInt32(8)) + str(architecture)
+        b += str("controlvector.layer_count") + le(UInt32(5)) + le(Int32(layerCount))
+        b += str("direction.\(layer)") + le(UInt32(1)) + le(UInt64(values.count)) + le(UInt32(0)) + le(UInt64(0))
+        while b.count % 32 != 0 { b.append(0) }
+        for x in values { b += le(x.bitPattern) }
+        try writeAtomically(Data(b), to: path)
+    }
+}
+
+/// Writes `data` to a temporary file beside `path`, then renames it into place.
+public func writeAtomically(_ data: Data, to path: String) throws {
+    let dir = (path as NSString).deletingLastPathComponent
+    if !dir.isEmpty { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
+    let tmp = path + ".tmp-\(getpid())"
+    guard FileManager.default.createFile(atPath: tmp, contents: data) else { throw EngineError.io(path: path, message: "cannot write") }
+    if rename(tmp, path) != 0 { unlink(tmp); throw EngineError.io(path: path, message: "cannot rename into place") }
+}

@@ -1,0 +1,202 @@
+import Engine
+import Foundation
+
+/// Result of `train`: every seed's validation score, the selected vector and the one test report.
+public struct TrainResult {
+    public let name: String
+    public let layer: Int
+    public let metricName: String
+    public let runs: [TrainRun]
+    public let selectedSeed: UInt64
+    public let report: SteeringReport
+
+    public var text: String {
+        let m = runs.map { $0.bestVal }
+        let mean = m.reduce(0, +) / Double(m.count)
+        let sd = m.count > 1 ? (m.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(m.count - 1)).squareRoot() : 0
+        var t = "vector '\(name)' at layer \(layer)\n"
+        for r in runs {
+            t += String(format: "  seed %llu: best epoch %d of %d, val %@ %.4f%@\n", r.seed, r.bestEpoch, r.history.count - 1,
+                        metricName, r.bestVal, r.seed == selectedSeed && runs.count > 1 ? "  ← selected (best of \(runs.count) seeds on validation)" : "")
+        }
+        if runs.count > 1 { t += String(format: "  val %@ over %d seeds: %.4f ± %.4f (mean ± sd)\n", metricName, runs.count, mean, sd) }
+        return t + report.text
+    }
+}
+
+extension Session {
+    func steeringHook(_ v: SteeringVector) -> Transformer.ResidualHook {
+        let values = v.values, layer = v.layer
+        return { l, x, rows in
+            guard l == layer else { return }
+            let d = values.count
+            for t in 0..<rows { for i in 0..<d { x[t * d + i] += values[i] } }
+        }
+    }
+
+    var outDir: String { ((settings["out"] ?? "runs") as NSString).expandingTildeInPath }
+
+    func config(_ s: Statement, epochs: Int) -> TrainConfig {
+        var c = TrainConfig()
+        c.epochs = int(s.named("epochs")) ?? epochs
+        if case .number(let d)? = s.named("lr")?.value { c.lr = d }
+        if case .number(let d)? = s.named("l2")?.value { c.l2 = d }
+        if case .number(let d)? = s.named("clip")?.value { c.clip = d }
+        c.patience = int(s.named("patience")) ?? 3
+        c.seeds = int(s.named("seeds")) ?? 1
+        c.batch = int(s.named("batch")) ?? 1
+        c.loss = SteeringLoss(rawValue: str(s.named("loss")) ?? "choice") ?? .choice
+        c.normalize = (str(s.named("norm")) ?? "yes") == "yes"
+        return c
+    }
+
+    /// Reuses the session's study when the task, splits and hyperparameters match (its residual cache too).
+    func study(_ s: Statement, task: String, epochs: Int) throws -> SteeringStudy {
+        guard let m = model else { throw Diagnostic(.runtime, "no model loaded; run e.g. 'load smollm2-135m' first", at: s.location) }
+        let c = config(s, epochs: epochs)
+        let seed = UInt64(settings["seed"].flatMap { Int($0) } ?? 0)
+        // Without explicit sizes, a follow-up on the same task keeps the previous study's splits.
+        let prev = study?.task == task ? study?.splits : nil
+        let tr = int(s.named("train")) ?? prev?.train.count ?? 64, va = int(s.named("val")) ?? prev?.val.count ?? 64
+        let te = int(s.named("test")) ?? prev?.test.count ?? 200
+        if let st = study, st.model === m, st.task == task, st.config == c, st.splits.seed == seed,
+           st.splits.train.count == tr, st.splits.val.count == va, st.splits.test.count == te { return st }
+        let st = try SteeringStudy(model: m, task: task, dataDir: settings["data"], train: tr, val: va, test: te, seed: seed, config: c)
+        st.workers = Int(settings["threads"] ?? "") ?? ProcessInfo.processInfo.activeProcessorCount
+        st.shouldStop = { [weak self] in self?.cancelled ?? true }
+        study = st
+        return st
+    }
+
+    func layerList(_ a: Argument?, layers n: Int) throws -> [Int] {
+        var out: [Int]
+        switch a?.value {
+        case nil, .word("all")?: out = Array(0..<n)
+        case .range(let x, let y)?: out = Array(min(x, y)...max(x, y))
+        case .number(let d)?: out = [Int(d)]
+        case .list(let l)?: out = l.compactMap { if case .number(let d) = $0 { return Int(d) }; return nil }
+        default: out = []
+        }
+        if let bad = out.first(where: { $0 < 0 || $0 >= n }) {
+            throw Diagnostic(.runtime, "layer \(bad) is out of range: this model has layers 0..\(n - 1)", at: a?.valueLocation)
+        }
+        return Array(Set(out)).sorted()
+    }
+
+    func progressFn() -> (String, Int, Int) -> Void {
+        var current = ""
+        return { [weak self] label, done, total in
+            guard let p = self?.progress else { return }
+            if label != current { if !current.isEmpty { p.end() }; current = label; p.begin(label, total: total) }
+            p.advance(done)
+            if done >= total { p.end(); current = "" }
+        }
+    }
+
+    func sweep(_ s: Statement) throws {
+        let task = str(s.positional.first)!
+        let st = try study(s, task: task, epochs: 3)
+        let layers = try layerList(s.named("layers"), layers: st.model.config.layers)
+        let budget = Int((Double(settings["cache_gb"] ?? "") ?? 4) * 1_073_741_824)
+        output("sweep \(task): \(layers.count) layers, train \(st.splits.train.count) / val \(st.splits.val.count) / test \(st.splits.test.count) (seed \(st.splits.seed)), \(st.config.description)")
+        output(String(format: "  residual cache: %.1f MB per layer (f16)", Double(st.cacheBytes(layers: 1)) / 1e6))
+        let r = try st.sweep(layers: layers, outDir: outDir, cacheBudget: budget, screenItems: int(s.named("screen")) ?? 8,
+                             onLayer: { [weak self] lr, resumed in
+                                 self?.output(String(format: "  layer %2d  val %@ %.4f [%.4f, %.4f]  epoch %d  ‖v‖/‖h‖ %.3f  %.1f s%@",
+                                                     lr.layer, st.metricName, lr.valMetric, lr.valLow, lr.valHigh, lr.bestEpoch, lr.normRatio,
+                                                     lr.seconds, resumed ? "  (resumed from run directory)" : ""))
+                             }, onProgress: progressFn())
+        lastSweep = r
+        output(r.table)
+        store(.sweep(r), s)
+    }
+
+    func train(_ s: Statement) throws {
+        guard let m = model else { throw Diagnostic(.runtime, "no model loaded; run e.g. 'load smollm2-135m' first", at: s.location) }
+        guard let task = str(s.positional.first) ?? lastSweep?.task else {
+            throw Diagnostic(.runtime, "train needs a task (or a sweep first): e.g. train hellaswag layer=12", at: s.location)
+        }
+        var layer: Int
+        switch s.named("layer")?.value {
+        case .number(let d)?: layer = Int(d)
+        default:
+            guard let sw = lastSweep, sw.task == task, let b = sw.bestLayer else {
+                throw Diagnostic(.runtime, "layer=best needs a finished sweep of \(task); give layer=N or run 'sweep \(task) layers all'", at: s.location)
+            }
+            layer = b
+        }
+        guard layer >= 0 && layer < m.config.layers else {
+            throw Diagnostic(.runtime, "layer \(layer) is out of range: this model has layers 0..\(m.config.layers - 1)", at: s.named("layer")?.valueLocation)
+        }
+        let st = try study(s, task: task, epochs: 10)
+        let prog = progressFn()
+        try st.prepare(layers: [layer]) { prog("caching residuals (layer \(layer))", $0, $1) }
+        let (runs, best) = try st.trainSeeds(layer: layer, baseSeed: st.splits.seed &* 7919 &+ UInt64(layer)) { prog("train layer \(layer)", $0, $1) }
+        if best.interrupted { output("interrupted: keeping the best weights found so far") }
+        let name = str(s.named("as")) ?? "\(task)-L\(layer)"
+        var meta = st.provenance(layer: layer, run: best)
+        meta["selection"] = runs.count > 1 ? "best of \(runs.count) seeds by validation \(st.metricName)" : "single seed"
+        // The test split is scored once: base (no steering) and steered, on the cached inference path.
+        let scorer = Scorer(model: m)
+        let vec = SteeringVector(name: name, values: best.vector, layer: layer, metadata: meta)
+        let test = st.testItems
+        let base = scorer.scoreAll(test, hook: nil, shouldStop: { self.cancelled })
+        let steered = scorer.scoreAll(test, hook: steeringHook(vec), shouldStop: { self.cancelled })
+        let n = min(base.count, steered.count)
+        let rep = SteeringReport(layer: layer, base: Array(base.prefix(n)), steered: Array(steered.prefix(n)), vectorNorm: vec.norm,
+                                 meanResidualNorm: st.cache?.meanResidualNorm(layer: layer) ?? 0)
+        var v = vec
+        v.metadata["test_n"] = String(n)
+        for (k, sc) in [("base", rep.base), ("steered", rep.steered)] {
+            let e = EvalSummary(sc)
+            v.metadata["test_\(k)_acc"] = String(format: "%.6f", e.acc)
+            v.metadata["test_\(k)_acc_norm"] = String(format: "%.6f", e.accNorm)
+        }
+        v.metadata["test_mcnemar_p_\(st.metricName)"] = String(format: "%.6g", rep.mcnemar(norm: st.config.normalize))
+        vectors[name] = v
+        let r = TrainResult(name: name, layer: layer, metricName: st.metricName, runs: runs, selectedSeed: best.seed, report: rep)
+        output(r.text)
+        store(.train(r), s)
+    }
+
+    func vector(_ s: Statement) throws -> SteeringVector {
+        let n = str(s.positional.first)!
+        guard let v = vectors[n] else {
+            throw Diagnostic(.runtime, "no vector '\(n)'" + (CommandTable.suggest(n, among: Array(vectors.keys)).map { "; did you mean '\($0)'?" } ?? "; see 'vectors'"),
+                             at: s.positional.first?.valueLocation)
+        }
+        return v
+    }
+
+    func saveVector(_ s: Statement) throws {
+        let v = try vector(s)
+        let path = ((str(s.named("to")) ?? "\(outDir)/vectors/\(v.name).safetensors") as NSString).expandingTildeInPath
+        try v.saveSafetensors(to: path)
+        output("saved \(v.name) (layer \(v.layer), \(v.values.count) floats) to \(path)")
+    }
+
+    func exportVector(_ s: Statement) throws {
+        let v = try vector(s)
+        guard let m = model else { throw Diagnostic(.runtime, "no model loaded", at: s.location) }
+        let path = (str(s.positional[2])! as NSString).expandingTildeInPath
+        try v.exportControlVector(to: path, architecture: m.config.arch.rawValue, layerCount: m.config.layers)
+        output("exported \(v.name) as llama.cpp control vector direction.\(v.layer) to \(path)")
+    }
+}
+
+extension SweepResult {
+    /// The layer curve as a table, best layer marked.
+    public var table: String {
+        var t = String(format: "sweep %@ on %@ (validation %@; base %.4f [%.4f, %.4f])%@\n", task, model, metricName, baseMetric, baseLow, baseHigh,
+                       interrupted ? " — interrupted, finished layers kept" : "")
+        let best = bestLayer
+        for l in layers {
+            t += String(format: "  layer %2d  %.4f [%.4f, %.4f]  %+.4f%@\n", l.layer, l.valMetric, l.valLow, l.valHigh, l.valMetric - baseMetric,
+                        l.layer == best ? "  ← best" : "")
+        }
+        if !screen.isEmpty {
+            t += "  gradient screen ‖dL/dh‖ at v=0: " + screen.enumerated().map { String(format: "%@%.3g", $0.offset == 0 ? "emb " : "", $0.element) }.joined(separator: " ") + "\n"
+        }
+        return t + "  run directory: \(runDir)"
+    }
+}
