@@ -52,6 +52,18 @@ switch args[0] {
 case "--help", "-h": print(usage); exit(0)
 case "--bench":
     do { try runBench(Array(args.dropFirst())); exit(0) } catch { printError("aft: \(error)"); exit(1) }
+case "--tokenize":
+    // Developer aid: token ids (and pieces) of a text, as the model's tokenizer produces them.
+    guard args.count >= 3 else { printError("usage: aft --tokenize MODEL TEXT"); exit(2) }
+    do {
+        let loc = try ModelRegistry().resolve(args[1])
+        let tok: Tokenizer
+        switch loc { case .gguf(let p): tok = try Tokenizer(gguf: GGUFFile(path: p)); case .hfDirectory(let d): tok = try Tokenizer(directory: d) }
+        let ids = tok.encode(args[2...].joined(separator: " "), addSpecial: true)
+        print(ids.map(String.init).joined(separator: " "))
+        print(ids.map { tok.tokens[$0] }.joined(separator: " | "))
+        exit(0)
+    } catch { printError("aft: \(error)"); exit(1) }
 case "--version": print("aft \(aftVersion) (OpenBLAS core: \(BLAS.coreName))"); exit(0)
 case "-e":
     guard args.count >= 2 else { printError("aft: -e needs commands\n" + usage); exit(2) }

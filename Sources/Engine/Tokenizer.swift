@@ -7,7 +7,9 @@ public final class Tokenizer {
 
     public let kind: Kind
     public let tokens: [String]
-    let vocab: [String: Int]
+    /// Keyed by exact bytes: Swift String equality is canonical equivalence, which would merge
+    /// distinct tokens such as ";" (U+003B) and the Greek question mark (U+037E).
+    let vocab: [ByteKey: Int]
     /// Byte-level: (left << 32 | right) → (rank, merged id).
     var merges: [Int: (Int, Int)] = [:]
     /// SentencePiece: merge priority of each token id (lower merges first), from its score.
@@ -18,7 +20,7 @@ public final class Tokenizer {
     let nfc: Bool
     public let bosId: Int?
     public let addBos: Bool
-    private var cache: [String: [Int]] = [:]
+    private var cache: [ByteKey: [Int]] = [:]
     private let lock = NSLock()
 
     public var vocabSize: Int { tokens.count }
@@ -27,18 +29,18 @@ public final class Tokenizer {
          bosId: Int?, addBos: Bool, nfc: Bool) throws {
         self.kind = kind
         self.tokens = tokens
-        var v: [String: Int] = [:]
+        var v: [ByteKey: Int] = [:]
         v.reserveCapacity(tokens.count)
-        for (i, t) in tokens.enumerated() { v[t] = i }   // last wins, as a Python dict literal
+        for (i, t) in tokens.enumerated() { v[ByteKey(t)] = i }   // last wins, as a Python dict literal
         vocab = v
         self.bosId = bosId; self.addBos = addBos; self.nfc = nfc
         switch kind {
         case .byteLevel:
             let map = Tokenizer.byteToUnicode
             // A byte missing from the vocab is dropped, as Hugging Face's BPE does without an unk token.
-            for b in 0..<256 { byteSymbol[b] = v[String(map[b])] ?? -1 }
+            for b in 0..<256 { byteSymbol[b] = v[ByteKey(String(map[b]))] ?? -1 }
             for (rank, (a, b)) in merges.enumerated() {
-                guard let ia = v[a], let ib = v[b], let m = v[a + b] else { continue }
+                guard let ia = v[ByteKey(a)], let ib = v[ByteKey(b)], let m = v[ByteKey(a + b)] else { continue }
                 let key = ia << 32 | ib
                 if self.merges[key] == nil { self.merges[key] = (rank, m) }
             }
@@ -51,7 +53,7 @@ public final class Tokenizer {
             // then longer right piece; the merged id is that priority.
             spmPriority = Array(0..<tokens.count)
             scalarCount = tokens.map { $0.unicodeScalars.count }
-            for b in 0..<256 { byteSymbol[b] = v[String(format: "<0x%02X>", b)] ?? -1 }
+            for b in 0..<256 { byteSymbol[b] = v[ByteKey(String(format: "<0x%02X>", b))] ?? -1 }
         }
         for (text, id) in added where !text.isEmpty {
             let sc = Array(text.unicodeScalars)
@@ -96,8 +98,9 @@ public final class Tokenizer {
     }
 
     func encodeWord(_ w: String) -> [Int] {
+        let key = ByteKey(w)
         lock.lock()
-        if let hit = cache[w] { lock.unlock(); return hit }
+        if let hit = cache[key] { lock.unlock(); return hit }
         lock.unlock()
         var syms: [Int] = []
         let ids: [Int]
@@ -107,18 +110,18 @@ public final class Tokenizer {
             ids = bpeMerge(syms) { a, b in self.merges[a << 32 | b] }
         case .sentencePiece:
             for c in w.unicodeScalars {
-                if let id = vocab[String(c)] { syms.append(id) }
+                if let id = vocab[ByteKey(String(c))] { syms.append(id) }
                 else { for b in String(c).utf8 where byteSymbol[Int(b)] >= 0 { syms.append(byteSymbol[Int(b)]) } }
             }
             ids = bpeMerge(syms) { a, b in
-                guard let m = self.vocab[self.tokens[a] + self.tokens[b]] else { return nil }
+                guard let m = self.vocab[ByteKey(self.tokens[a] + self.tokens[b])] else { return nil }
                 let la = min(self.scalarCount[a], 1023), lb = min(self.scalarCount[b], 1023)
                 return ((self.spmPriority[m] << 20) | ((1023 - la) << 10) | (1023 - lb), m)
             }
         }
         lock.lock()
         if cache.count > 200_000 { cache.removeAll(keepingCapacity: true) }
-        cache[w] = ids
+        cache[key] = ids
         lock.unlock()
         return ids
     }
@@ -156,4 +159,12 @@ public final class Tokenizer {
         for (b, c) in byteToUnicode.enumerated() { d[c] = UInt8(b) }
         return d
     }()
+}
+
+/// A String compared and hashed by its exact UTF-8 bytes (not by canonical equivalence).
+struct ByteKey: Hashable {
+    let s: String
+    init(_ s: String) { self.s = s }
+    static func == (a: ByteKey, b: ByteKey) -> Bool { a.s.utf8.elementsEqual(b.s.utf8) }
+    func hash(into h: inout Hasher) { for b in s.utf8 { h.combine(b) } }
 }

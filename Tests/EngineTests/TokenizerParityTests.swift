@@ -93,3 +93,15 @@ final class TokenizerParityTests: XCTestCase {
         for s in ["Hello  world", "naïve café 東京 🙂\n\ttab", "  leading spaces"] { XCTAssertEqual(t.decode(t.encode(s)), s) }
     }
 }
+
+/// Swift String equality is canonical equivalence; token lookups must compare exact bytes.
+final class ByteKeyTests: XCTestCase {
+    func testCanonicallyEquivalentTokensStayDistinct() {
+        XCTAssertEqual(";", "\u{037E}")                       // Swift says equal…
+        XCTAssertNotEqual(ByteKey(";"), ByteKey("\u{037E}"))  // …the tokenizer must not.
+        XCTAssertNotEqual(ByteKey("e\u{301}"), ByteKey("\u{E9}"))
+        var d: [ByteKey: Int] = [:]
+        d[ByteKey(";")] = 1; d[ByteKey("\u{037E}")] = 2
+        XCTAssertEqual(d.count, 2)
+    }
+}
