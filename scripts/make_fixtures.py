@@ -7,9 +7,10 @@ tokenizers; tests never do). Writes under Tests/EngineTests/Fixtures:
   logits/<model>.json  real GGUF models: prompt ids and logits at sampled positions and vocab columns
   tokens/<name>.bin    uint32 FNV-1a digest of the token ids of every dataset text (see textList)
 
+  steergrad.json     dL/dv by torch autograd through a forward hook, one item per real model
   dequant.json       raw blocks of each quant type and their values from gguf-py's ggml-quants port
 
-Usage: make_fixtures.py [tiny] [dequant] [logits] [tokens]
+Usage: make_fixtures.py [tiny] [dequant] [logits] [tokens] [steergrad]
 """
 import json, os, struct, sys, warnings
 from pathlib import Path
@@ -177,6 +178,30 @@ def dequant():
     json.dump(out, open(FIX / "dequant.json", "w"))
 
 
+def steergrad():
+    """dL/dv from torch autograd (forward hook on the real models) for one HellaSwag item."""
+    import torch, numpy as np
+    sys.path.insert(0, str(Path(__file__).parent))
+    from torch_steering import load, Steer, choice_loss
+    rows = [json.loads(l) for _, l in zip(range(3), open(SHARED / "data/hellaswag/hellaswag_val.jsonl"))]
+    r = rows[2]
+    out = {}
+    for m, f in GGUFS.items():
+        tok, model = load(f)
+        L = model.config.num_hidden_layers // 2
+        rng = np.random.default_rng(1)
+        v0 = rng.normal(size=model.config.hidden_size).astype(np.float32) * 0.05
+        v = torch.tensor(v0, requires_grad=True)
+        h = Steer(model, L, v)
+        loss, ll = choice_loss(model, tok, r["ctx"], r["endings"], int(r["label"]))
+        loss.backward()
+        h.remove()
+        out[m] = {"doc": 2, "layer": L, "v": [float(x) for x in v0], "loss": float(loss), "ll": [float(x) for x in ll],
+                  "grad": [float(x) for x in v.grad]}
+        print(m, "layer", L, "loss", float(loss), "|grad|", float(v.grad.norm()), flush=True)
+    json.dump(out, open(FIX / "steergrad.json", "w"))
+
+
 if __name__ == "__main__":
-    what = sys.argv[1:] or ["tiny", "dequant", "logits", "tokens"]
+    what = sys.argv[1:] or ["tiny", "dequant", "logits", "tokens", "steergrad"]
     for w in what: globals()[w]()
