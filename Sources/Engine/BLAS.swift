@@ -34,17 +34,17 @@ public enum BLAS {
     public static var coreName: String { String(cString: openblas_get_corename()) }
 }
 
-/// Chooses OpenBLAS's AVX-512 kernel on CPUs that have it.
+/// Chooses OpenBLAS's SkylakeX (AVX-512) kernel on CPUs that have AVX-512F.
 ///
-/// OpenBLAS picks its core at library load, before any Swift code runs, and on some AVX-512
-/// CPUs it detects a slower core type. If the CPU has AVX-512F and `OPENBLAS_CORETYPE` is
-/// unset, this sets it to SkylakeX and re-executes the current binary once so the setting
-/// takes effect. Returns only if no re-exec happened.
+/// OpenBLAS picks its core at library load, before any Swift code runs. On this project's
+/// AVX-512 machines (AMD EPYC) it detects "Cooperlake", whose sgemm blocking runs the square
+/// projection shapes at ~100 GFLOP/s where SkylakeX reaches ~170 (scripts/bench shows both).
+/// If the CPU has AVX-512F, `OPENBLAS_CORETYPE` is unset and the detected core is not SkylakeX,
+/// this sets it and re-executes the current binary once. Returns only if no re-exec happened.
 public func ensureFastBLASKernel(arguments: [String] = CommandLine.arguments) {
     let env = ProcessInfo.processInfo.environment
     if env["OPENBLAS_CORETYPE"] != nil || env["AFT_NO_REEXEC"] != nil { return }
-    guard cpuHasAVX512F(), BLAS.coreName.lowercased() != "skylakex", BLAS.coreName.lowercased() != "cooperlake",
-          BLAS.coreName.lowercased() != "sapphirerapids" else { return }
+    guard cpuHasAVX512F(), BLAS.coreName.lowercased() != "skylakex" else { return }
     setenv("OPENBLAS_CORETYPE", "SkylakeX", 1)
     setenv("AFT_NO_REEXEC", "1", 1)
     var cargs = arguments.map { strdup($0) } + [nil]

@@ -1,7 +1,7 @@
 import Foundation
 
 extension Scorer {
-    /// Scores `items` on `workers` threads (one item per thread, single-threaded BLAS each),
+    /// Scores `items` on `workers` threads (packed groups of items, single-threaded BLAS each),
     /// in chunks; `onChunk` receives each finished chunk in item order.
     ///
     /// `shouldStop` is polled before each item: work stops early and finished items are kept.
@@ -13,31 +13,36 @@ extension Scorer {
         if w > 1 { BLAS.threads = 1 }
         defer { if w > 1 { BLAS.threads = savedThreads } }
         var all: [ItemScore] = []
-        let chunk = max(w * 4, 8)
+        // Items are packed into groups of about `tokensPerPass` tokens; each worker runs one group
+        // per pass with single-threaded BLAS.
+        let tokensPerPass = 320
+        let chunk = max(w * 6, 12)
         var start = 0
         while start < items.count && !shouldStop() {
             let part = Array(items[start..<min(items.count, start + chunk)])
-            var results = [ItemScore?](repeating: nil, count: part.count)
+            let gs = groups(part, maxTokens: tokensPerPass)
+            var results = [[ItemScore]?](repeating: nil, count: gs.count)
             let lock = NSLock()
             var next = 0
             var stop = false
-            DispatchQueue.concurrentPerform(iterations: min(w, part.count)) { _ in
+            DispatchQueue.concurrentPerform(iterations: min(w, gs.count)) { _ in
                 while true {
                     lock.lock()
-                    if stop || next >= part.count { lock.unlock(); return }
+                    if stop || next >= gs.count { lock.unlock(); return }
                     let i = next; next += 1
                     lock.unlock()
-                    let r = self.score(part[i], hook: hook)
+                    let r = self.scoreBatch(gs[i], hook: hook)
                     lock.lock(); results[i] = r; lock.unlock()
                     if shouldStop() { lock.lock(); stop = true; lock.unlock() }
                 }
             }
-            // Keep the finished prefix in order (items past a stop are dropped, not half-kept).
+            // Keep the finished prefix in order (groups past a stop are dropped, not half-kept).
             var done: [ItemScore] = []
-            for r in results { guard let r = r else { break }; done.append(r) }
+            var complete = true
+            for r in results { guard let r = r else { complete = false; break }; done += r }
             all += done
             onChunk(done)
-            if done.count < part.count { break }
+            if !complete { break }
             start += part.count
         }
         return all

@@ -30,7 +30,15 @@ extension Transformer {
 
     /// One block over a packed sequence without a cache; returns its output and, if asked, its tape.
     func blockForward(_ l: Int, _ x: [Float], _ seq: PackedSequence, record: Bool) -> ([Float], BlockTape?) {
-        let c = config, T = seq.count, d = c.hidden, hd = c.headDim, blk = blocks[l]
+        blockForward(l, x, [seq], record: record)
+    }
+
+    /// One block over several packed sequences stacked row-wise (x is [ΣT, hidden]): the linear
+    /// layers run on all rows at once, attention stays within each sequence. Tapes need one sequence.
+    func blockForward(_ l: Int, _ x: [Float], _ batch: [PackedSequence], record: Bool) -> ([Float], BlockTape?) {
+        let c = config, d = c.hidden, hd = c.headDim, blk = blocks[l]
+        let T = batch.reduce(0) { $0 + $1.count }
+        let positions = batch.flatMap { $0.positions }
         let h1 = normed(blk.inputNorm, x, rows: T, d: d)
         let qPre = lin(h1, blk.q, rows: T), kPre = lin(h1, blk.k, rows: T), v = lin(h1, blk.v, rows: T)
         var q = qPre, k = kPre
@@ -39,23 +47,31 @@ extension Transformer {
         }
         let sliding = c.layerIsSliding[l]
         let theta = sliding ? c.ropeLocalTheta : c.ropeTheta, window = sliding ? c.slidingWindow : nil
-        q.withUnsafeMutableBufferPointer { ropeAt($0.baseAddress!, T: T, nHeads: c.heads, pos: seq.positions, theta: theta) }
-        k.withUnsafeMutableBufferPointer { ropeAt($0.baseAddress!, T: T, nHeads: c.kvHeads, pos: seq.positions, theta: theta) }
-        var probs = [Float](repeating: 0, count: c.heads * T * T)
+        q.withUnsafeMutableBufferPointer { ropeAt($0.baseAddress!, T: T, nHeads: c.heads, pos: positions, theta: theta) }
+        k.withUnsafeMutableBufferPointer { ropeAt($0.baseAddress!, T: T, nHeads: c.kvHeads, pos: positions, theta: theta) }
+        // Scores of one sequence at a time: [heads, Ts, Ts] (kept as the tape when recording one sequence).
+        let maxT = batch.map { $0.count }.max() ?? 0
+        var probs = [Float](repeating: 0, count: c.heads * maxT * maxT)
         var attn = [Float](repeating: 0, count: T * c.qDim)
         let scale = 1 / c.queryPreAttnScalar.squareRoot(), group = c.heads / c.kvHeads
         q.withUnsafeBufferPointer { qb in k.withUnsafeBufferPointer { kb in v.withUnsafeBufferPointer { vb in
         probs.withUnsafeMutableBufferPointer { pb in attn.withUnsafeMutableBufferPointer { ab in
-            for head in 0..<c.heads {
-                let g = head / group, P = pb.baseAddress! + head * T * T
-                BLAS.gemm(qb.baseAddress! + head * hd, lda: c.qDim, kb.baseAddress! + g * hd, ldb: c.kvDim, transB: true,
-                          P, ldc: T, m: T, n: T, k: hd, alpha: scale)
-                for i in 0..<T {
-                    for j in 0..<T where !seq.visible(i, j, window: window) { P[i * T + j] = -.infinity }
-                    Kernels.softmax(P + i * T, T)
+            var r0 = 0
+            for seq in batch {
+                let Ts = seq.count
+                let qs = qb.baseAddress! + r0 * c.qDim, ks = kb.baseAddress! + r0 * c.kvDim, vs = vb.baseAddress! + r0 * c.kvDim
+                for head in 0..<c.heads {
+                    let g = head / group, P = pb.baseAddress! + head * Ts * Ts
+                    BLAS.gemm(qs + head * hd, lda: c.qDim, ks + g * hd, ldb: c.kvDim, transB: true,
+                              P, ldc: Ts, m: Ts, n: Ts, k: hd, alpha: scale)
+                    for i in 0..<Ts {
+                        for j in 0..<Ts where !seq.visible(i, j, window: window) { P[i * Ts + j] = -.infinity }
+                        Kernels.softmax(P + i * Ts, Ts)
+                    }
+                    BLAS.gemm(P, lda: Ts, vs + g * hd, ldb: c.kvDim, transB: false,
+                              ab.baseAddress! + r0 * c.qDim + head * hd, ldc: c.qDim, m: Ts, n: hd, k: Ts)
                 }
-                BLAS.gemm(P, lda: T, vb.baseAddress! + g * hd, ldb: c.kvDim, transB: false,
-                          ab.baseAddress! + head * hd, ldc: c.qDim, m: T, n: hd, k: T)
+                r0 += Ts
             }
         } } } } }
         let o = lin(attn, blk.o, rows: T)
@@ -90,7 +106,7 @@ extension Transformer {
             m = mlp(h2)
             out = zip(x1, m).map { $0 + $1 }
         }
-        guard record else { return (out, nil) }
+        guard record && batch.count == 1 else { return (out, nil) }
         return (out, BlockTape(x: x, h1: h1, qPre: qPre, kPre: kPre, q: q, k: k, v: v, probs: probs, attn: attn, o: o,
                                x1: x1, h2: h2, a: a, g: g, m: m))
     }

@@ -96,3 +96,25 @@ final class GradientCheckTests: XCTestCase {
         for (a, b) in zip(sc.ll, ev.ll) { XCTAssertEqual(a, b, accuracy: 1e-3) }
     }
 }
+
+final class PackedScoringTests: XCTestCase {
+    /// Several items stacked in one forward pass score exactly like each item alone (KV-cache path).
+    func testBatchEqualsSingleItemScoring() throws {
+        for arch in ["llama", "gemma3", "gpt_neox"] {
+            let m = try LanguageModel(name: Fixtures.root + "/tiny/" + arch)
+            let items = [
+                MCItem(doc: 0, context: "A man is sitting on a roof.", choices: ["He starts pulling.", "The lady lifts it.", "camera"], gold: 0),
+                MCItem(doc: 1, context: "Question: What lifts the barbell?\nAnswer:", choices: ["a lady", "the roof"], gold: 0),
+                MCItem(doc: 2, context: "The camera pans", choices: ["to a lady who walks to a barbell and lifts it over her head.", "away."], gold: 1),
+            ]
+            let sc = Scorer(model: m)
+            let batch = sc.scoreBatch(items)
+            for (it, b) in zip(items, batch) {
+                let single = sc.score(it)
+                XCTAssertEqual(b.doc, it.doc)
+                for (x, y) in zip(single.ll, b.ll) { XCTAssertEqual(x, y, accuracy: 1e-3, arch) }
+            }
+            XCTAssertEqual(sc.groups(items, maxTokens: 1).count, 3, "each group holds at least one item")
+        }
+    }
+}

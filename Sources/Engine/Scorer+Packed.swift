@@ -1,0 +1,52 @@
+import Foundation
+
+extension Scorer {
+    /// Scores several items in one forward pass: their packed sequences are stacked row-wise so
+    /// every linear layer runs on all rows at once (attention stays within each item).
+    /// Same log-likelihoods as `score(_:)`, with far better GEMM efficiency on short items.
+    public func scoreBatch(_ items: [MCItem], hook: Transformer.ResidualHook? = nil) -> [ItemScore] {
+        guard !items.isEmpty else { return [] }
+        let tf = model.transformer, c = tf.config, d = c.hidden, V = c.vocabSize
+        let seqs = items.map { packed($0) }
+        var x: [Float] = []
+        for s in seqs { x += tf.embed(s) }
+        let T = x.count / d
+        for l in 0..<c.layers {
+            x = tf.blockForward(l, x, seqs, record: false).0
+            if let hook = hook { x.withUnsafeMutableBufferPointer { hook(l, $0.baseAddress!, T) } }
+        }
+        let hidden = tf.normed(tf.finalNorm, x, rows: T, d: d)
+        var rows: [Int] = [], rowIndex: [Int: Int] = [:]
+        var r0 = 0
+        for s in seqs {
+            for tg in s.targets { for (r, _) in tg where rowIndex[r0 + r] == nil { rowIndex[r0 + r] = rows.count; rows.append(r0 + r) } }
+            r0 += s.count
+        }
+        let logits = tf.logits(hidden: hidden, rows: rows)
+        var lse = [Double](repeating: 0, count: rows.count)
+        logits.withUnsafeBufferPointer { lp in for i in rows.indices { lse[i] = Kernels.logSumExp(lp.baseAddress! + i * V, V) } }
+        var out: [ItemScore] = []
+        r0 = 0
+        for (it, s) in zip(items, seqs) {
+            var ll = [Double](repeating: 0, count: s.targets.count)
+            for (ci, tg) in s.targets.enumerated() {
+                for (r, tok) in tg { let ri = rowIndex[r0 + r]!; ll[ci] += Double(logits[ri * V + tok]) - lse[ri] }
+            }
+            out.append(ItemScore(doc: it.doc, gold: it.gold, ll: ll, choiceChars: it.choices.map { $0.unicodeScalars.count }))
+            r0 += s.count
+        }
+        return out
+    }
+
+    /// Splits items into consecutive groups of at most `maxTokens` packed tokens (at least one item each).
+    public func groups(_ items: [MCItem], maxTokens: Int) -> [[MCItem]] {
+        var out: [[MCItem]] = [], cur: [MCItem] = [], n = 0
+        for it in items {
+            let t = packed(it).count
+            if !cur.isEmpty && n + t > maxTokens { out.append(cur); cur = []; n = 0 }
+            cur.append(it); n += t
+        }
+        if !cur.isEmpty { out.append(cur) }
+        return out
+    }
+}
