@@ -18,6 +18,6 @@ let package = Package(
         .executableTarget(name: "AFTShell", dependencies: ["Engine", "Lang", "CEditLine"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine"], resources: [.copy("Fixtures")]),
         .testTarget(name: "LangTests", dependencies: ["Lang", "Engine"]),
-        .testTarget(name: "AFTShellTests", dependencies: ["Engine"]),
+        .testTarget(name: "AFTShellTests", dependencies: ["AFTShell", "Lang", "Engine"], resources: [.copy("Golden")]),
     ]
 )

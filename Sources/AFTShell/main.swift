@@ -20,6 +20,8 @@ Inside the shell, 'help' lists the commands.
 let session = Session()
 let progress = TerminalProgress()
 session.progress = progress
+let gnuplot = GnuplotRenderer()
+session.chartRenderer = gnuplot
 setvbuf(stdout, nil, _IOLBF, 0)
 
 // Ctrl-C stops the running command at its next step; the session and finished work stay.

@@ -87,6 +87,15 @@ public struct LayerResult: Codable, Equatable {
     public let seedMetrics: [Double]
     public let epochValMetric: [Double]  // per epoch (0 = base) of the best seed
     public let epochTrainLoss: [Double]
+
+    public init(layer: Int, valN: Int, valMetric: Double, valLow: Double, valHigh: Double, valAcc: Double, valAccNorm: Double,
+                bestEpoch: Int, vectorNorm: Double, normRatio: Double, seconds: Double, seedMetrics: [Double],
+                epochValMetric: [Double], epochTrainLoss: [Double]) {
+        self.layer = layer; self.valN = valN; self.valMetric = valMetric; self.valLow = valLow; self.valHigh = valHigh
+        self.valAcc = valAcc; self.valAccNorm = valAccNorm; self.bestEpoch = bestEpoch; self.vectorNorm = vectorNorm
+        self.normRatio = normRatio; self.seconds = seconds; self.seedMetrics = seedMetrics
+        self.epochValMetric = epochValMetric; self.epochTrainLoss = epochTrainLoss
+    }
 }
 
 /// Result of `sweep`: the layer curve, the base line and the best layer, all on validation.
@@ -100,5 +109,12 @@ public struct SweepResult {
     public let runDir: String
     public var screen: [Double]
     public var interrupted: Bool
+
+    public init(task: String, model: String, metricName: String, layers: [LayerResult], baseMetric: Double, baseLow: Double,
+                baseHigh: Double, runDir: String, screen: [Double], interrupted: Bool) {
+        self.task = task; self.model = model; self.metricName = metricName; self.layers = layers; self.baseMetric = baseMetric
+        self.baseLow = baseLow; self.baseHigh = baseHigh; self.runDir = runDir; self.screen = screen; self.interrupted = interrupted
+    }
+
     public var bestLayer: Int? { layers.max { $0.valMetric < $1.valMetric || ($0.valMetric == $1.valMetric && $0.layer > $1.layer) }?.layer }
 }

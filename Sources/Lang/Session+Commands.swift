@@ -56,6 +56,7 @@ extension Session {
             defer { runDepth -= 1 }
             try run(source: text, file: path)
         case "sweep": try sweep(s)
+        case "plot": try plot(s)
         case "train": try train(s)
         case "save": try saveVector(s)
         case "export": try exportVector(s)

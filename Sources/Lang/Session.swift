@@ -53,6 +53,8 @@ public struct EvalResult {
 public final class Session {
     public var output: (String) -> Void
     public weak var progress: ProgressSink?
+    /// Draws `plot` charts (the shell installs its gnuplot renderer).
+    public var chartRenderer: ChartRenderer?
     public var model: LanguageModel?
     public var variables: [String: ResultValue] = [:]
     public var settings: [String: String] = [:]

@@ -1,0 +1,107 @@
+import Foundation
+import Lang
+
+/// Renders charts with the gnuplot binary run as a process: data and script are written to the
+/// output directory (so a chart can be re-drawn by hand), then gnuplot draws PNG, SVG and,
+/// for the terminal, a `dumb` text chart. gnuplot's stderr is checked.
+final class GnuplotRenderer: ChartRenderer {
+    enum Failure: Error, CustomStringConvertible {
+        case missing, failed(String)
+        var description: String {
+            switch self {
+            case .missing: return "gnuplot is not installed (apt-get install gnuplot-nox, or run scripts/setup); the chart data and script were still written"
+            case .failed(let e): return "gnuplot failed: \(e)"
+            }
+        }
+    }
+
+    let binary: String?
+    init(binary: String? = GnuplotRenderer.find()) { self.binary = binary }
+
+    static func find() -> String? {
+        for d in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
+            let p = "\(d)/gnuplot"
+            if FileManager.default.isExecutableFile(atPath: p) { return p }
+        }
+        return nil
+    }
+
+    /// The data file: one gnuplot index block per series, then the band (x, low, high), then marks.
+    static func data(_ c: Chart) -> String {
+        var s = "# \(c.title)\n"
+        for (i, se) in c.series.enumerated() {
+            s += "# index \(i): \(se.label)\n"
+            for (x, y) in se.points { s += String(format: "%.6g %.6g\n", x, y) }
+            s += "\n\n"
+        }
+        s += "# index \(c.series.count): band (x low high)\n"
+        for (x, lo, hi) in c.band { s += String(format: "%.6g %.6g %.6g\n", x, lo, hi) }
+        s += "\n\n# index \(c.series.count + 1): marks (x y)\n"
+        for (x, y, _) in c.marks { s += String(format: "%.6g %.6g\n", x, y) }
+        return s
+    }
+
+    static func quote(_ s: String) -> String { "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" }
+
+    /// The plotting commands (without terminal/output lines), reading `dataFile`.
+    static func script(_ c: Chart, dataFile: String, dumb: Bool = false) -> String {
+        var s = "set title \(quote(c.title))\nset xlabel \(quote(c.xLabel))\nset ylabel \(quote(c.yLabel))\n"
+        s += "set key outside right top\nset grid\n"
+        if let h = c.hLine { s += String(format: "set arrow from graph 0, first %.6g to graph 1, first %.6g nohead dashtype 2\n", h.value, h.value) }
+        for (x, y, label) in c.marks where !label.isEmpty {
+            s += String(format: "set label %@ at first %.6g, first %.6g offset 1,-1 front\n", quote(label), x, y)
+        }
+        let f = quote(dataFile)
+        var parts: [String] = []
+        if !c.band.isEmpty && !dumb {
+            parts.append("\(f) index \(c.series.count) using 1:2:3 with filledcurves lc rgb '#c6dbef' title '95% Wilson interval'")
+        }
+        for (i, se) in c.series.enumerated() {
+            parts.append("\(f) index \(i) using 1:2 with \(se.withPoints ? "linespoints" : "lines") lw 2 title \(quote(se.label))")
+        }
+        if let h = c.hLine { parts.append(String(format: "%.6g with lines dashtype 2 lc rgb 'gray40' title %@", h.value, quote(h.label))) }
+        if !c.marks.isEmpty {
+            parts.append("\(f) index \(c.series.count + 1) using 1:2 with points pt 7 ps 2 lc rgb 'red' title \(dumb ? "'marked'" : "'best'")")
+        }
+        return s + "plot " + parts.joined(separator: ", \\\n     ") + "\n"
+    }
+
+    func run(_ script: String) throws -> String {
+        guard let bin = binary else { throw Failure.missing }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: bin)
+        let inp = Pipe(), out = Pipe(), err = Pipe()
+        p.standardInput = inp; p.standardOutput = out; p.standardError = err
+        try p.run()
+        inp.fileHandleForWriting.write(script.data(using: .utf8)!)
+        try inp.fileHandleForWriting.close()
+        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        let errText = String(decoding: e, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        if p.terminationStatus != 0 || errText.lowercased().contains("error") {
+            throw Failure.failed(errText.isEmpty ? "exit \(p.terminationStatus)" : errText)
+        }
+        return String(decoding: o, as: UTF8.self)
+    }
+
+    func render(_ c: Chart, dir: String, files: Bool, inline: Bool) throws -> (files: [String], text: String?) {
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let dat = "\(dir)/\(c.name).dat", gp = "\(dir)/\(c.name).gp"
+        try GnuplotRenderer.data(c).write(toFile: dat, atomically: true, encoding: .utf8)
+        let body = GnuplotRenderer.script(c, dataFile: dat)
+        var written = [dat, gp]
+        let full = "set terminal pngcairo size 960,600 noenhanced font 'sans,11'\nset output \(GnuplotRenderer.quote("\(dir)/\(c.name).png"))\n" + body
+            + "set terminal svg size 960,600 noenhanced font 'sans,11'\nset output \(GnuplotRenderer.quote("\(dir)/\(c.name).svg"))\nreplot\nset output\n"
+        try full.write(toFile: gp, atomically: true, encoding: .utf8)
+        if files {
+            _ = try run(full)
+            written += ["\(dir)/\(c.name).png", "\(dir)/\(c.name).svg"]
+        }
+        var text: String? = nil
+        if inline {
+            let cols = Int(ProcessInfo.processInfo.environment["COLUMNS"] ?? "") ?? 100
+            text = try run("set terminal dumb size \(max(60, min(cols, 160))),24\n" + GnuplotRenderer.script(c, dataFile: dat, dumb: true))
+        }
+        return (files ? written : [dat, gp], text)
+    }
+}
