@@ -109,7 +109,8 @@ extension Session {
                              at: s.positional.first?.location)
         }
         let offset = int(s.named("offset")) ?? 0
-        let limit = int(s.named("limit")) ?? ds.items.count
+        var limit = int(s.named("limit")) ?? ds.items.count
+        if smoke { limit = min(limit, 6) }
         let items = Array(ds.items.dropFirst(offset).prefix(limit))
         var logHandle: FileHandle? = nil
         if let logPath = str(s.named("log")) {

@@ -39,11 +39,12 @@ extension Session {
     func config(_ s: Statement, epochs: Int) -> TrainConfig {
         var c = TrainConfig()
         c.epochs = int(s.named("epochs")) ?? epochs
+        if smoke { c.epochs = min(c.epochs, 1); c.seeds = 1 }
         if case .number(let d)? = s.named("lr")?.value { c.lr = d }
         if case .number(let d)? = s.named("l2")?.value { c.l2 = d }
         if case .number(let d)? = s.named("clip")?.value { c.clip = d }
         c.patience = int(s.named("patience")) ?? 3
-        c.seeds = int(s.named("seeds")) ?? 1
+        c.seeds = smoke ? 1 : int(s.named("seeds")) ?? 1
         c.batch = int(s.named("batch")) ?? 1
         c.loss = SteeringLoss(rawValue: str(s.named("loss")) ?? "choice") ?? .choice
         c.normalize = (str(s.named("norm")) ?? "yes") == "yes"
@@ -57,8 +58,9 @@ extension Session {
         let seed = UInt64(settings["seed"].flatMap { Int($0) } ?? 0)
         // Without explicit sizes, a follow-up on the same task keeps the previous study's splits.
         let prev = study?.task == task ? study?.splits : nil
-        let tr = int(s.named("train")) ?? prev?.train.count ?? 64, va = int(s.named("val")) ?? prev?.val.count ?? 64
-        let te = int(s.named("test")) ?? prev?.test.count ?? 200
+        var tr = int(s.named("train")) ?? prev?.train.count ?? 64, va = int(s.named("val")) ?? prev?.val.count ?? 64
+        var te = int(s.named("test")) ?? prev?.test.count ?? 200
+        if smoke { tr = min(tr, 6); va = min(va, 6); te = min(te, 6) }
         if let st = study, st.model === m, st.task == task, st.config == c, st.splits.seed == seed,
            st.splits.train.count == tr, st.splits.val.count == va, st.splits.test.count == te { return st }
         let st = try SteeringStudy(model: m, task: task, dataDir: settings["data"], train: tr, val: va, test: te, seed: seed, config: c)
@@ -80,7 +82,9 @@ extension Session {
         if let bad = out.first(where: { $0 < 0 || $0 >= n }) {
             throw Diagnostic(.runtime, "layer \(bad) is out of range: this model has layers 0..\(n - 1)", at: a?.valueLocation)
         }
-        return Array(Set(out)).sorted()
+        out = Array(Set(out)).sorted()
+        if smoke && out.count > 2 { out = [out.first!, out.last!] }
+        return out
     }
 
     func progressFn() -> (String, Int, Int) -> Void {

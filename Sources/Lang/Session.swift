@@ -66,6 +66,8 @@ public final class Session {
     private let cancelLock = NSLock()
     private var cancelFlag = false
     var runDepth = 0
+    /// AFT_SMOKE=1: cap item counts, epochs and layers so scripts run as written but small (CI).
+    public var smoke = ProcessInfo.processInfo.environment["AFT_SMOKE"] == "1"
 
     public init(output: @escaping (String) -> Void = { print($0) }) { self.output = output }
 
