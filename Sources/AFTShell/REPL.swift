@@ -3,6 +3,14 @@ import Engine
 import Foundation
 import Lang
 
+/// SIGINTs received so far (written only by the signal handler).
+nonisolated(unsafe) var interruptCount: Int32 = 0
+
+/// Installs the SIGINT handler that only counts the signal.
+func installInterruptHandler() {
+    signal(SIGINT) { _ in interruptCount &+= 1 }
+}
+
 /// Completion candidates for the word being typed (set before each readline call).
 nonisolated(unsafe) var completionSession: Session?
 nonisolated(unsafe) var completionCandidates: [String] = []
@@ -61,7 +69,17 @@ func runREPL(session: Session, historyFile: String) -> Int32 {
     }
     print("AFT Shell \(aftVersion) — type 'help' for commands, Tab to complete, Ctrl-D to quit.")
     while true {
-        guard let cline = readline("aft> ") else { print(""); return 0 }   // Ctrl-D
+        let before = interruptCount
+        let got = readline("aft> ")
+        // libedit may leave SIGINT at its default (terminate) after reading a line: reinstall ours.
+        installInterruptHandler()
+        guard let cline = got else {
+            // NULL is end of input (Ctrl-D) unless a Ctrl-C interrupted the read: then a fresh prompt.
+            print("")
+            if interruptCount != before { continue }
+            return 0
+        }
+        if interruptCount != before { free(cline); continue }   // Ctrl-C discards the line being typed
         let line = String(cString: cline)
         free(cline)
         let trimmed = line.trimmingCharacters(in: .whitespaces)

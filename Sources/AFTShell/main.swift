@@ -25,10 +25,16 @@ session.chartRenderer = gnuplot
 setvbuf(stdout, nil, _IOLBF, 0)
 
 // Ctrl-C stops the running command at its next step; the session and finished work stay.
-signal(SIGINT, SIG_IGN)
-let sigint = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
-sigint.setEventHandler { session.requestCancel() }
-sigint.resume()
+// A plain handler counts the signal (async-signal-safe); a watcher thread turns it into a cancel request.
+installInterruptHandler()
+Thread.detachNewThread {
+    var seen: Int32 = 0
+    while true {
+        usleep(50_000)
+        let now = interruptCount
+        if now != seen { seen = now; session.requestCancel() }
+    }
+}
 
 var args = Array(CommandLine.arguments.dropFirst())
 func runScript(_ source: String, file: String) -> Int32 {

@@ -98,7 +98,12 @@ public final class Session {
             // Check every statement before running any: a typo on line 40 fails before a long job starts.
             for s in statements { try CommandTable.check(CommandTable.normalize(s)) }
         } catch let d as Diagnostic { throw located(d) }
-        for s in statements {
+        for (k, s) in statements.enumerated() {
+            if k > 0 && cancelled {
+                // Ctrl-C stops a script after the interrupted command; what finished is kept.
+                output("interrupted: stopping before line \(s.location.line) of \(file)")
+                return
+            }
             clearCancel()
             do {
                 try execute(s)
