@@ -27,15 +27,19 @@ final class GnuplotRenderer: ChartRenderer {
     }
 
     /// The data file: one gnuplot index block per series, then the band (x, low, high), then marks.
+    /// gnuplot does not count a block without data lines, so an empty block holds one NaN row
+    /// (an undefined point) to keep the later blocks' index numbers.
     static func data(_ c: Chart) -> String {
         var s = "# \(c.title)\n"
         for (i, se) in c.series.enumerated() {
             s += "# index \(i): \(se.label)\n"
             for (x, y) in se.points { s += String(format: "%.6g %.6g\n", x, y) }
+            if se.points.isEmpty { s += "NaN NaN\n" }
             s += "\n\n"
         }
         s += "# index \(c.series.count): band (x low high)\n"
         for (x, lo, hi) in c.band { s += String(format: "%.6g %.6g %.6g\n", x, lo, hi) }
+        if c.band.isEmpty { s += "NaN NaN NaN\n" }
         s += "\n\n# index \(c.series.count + 1): marks (x y)\n"
         for (x, y, _) in c.marks { s += String(format: "%.6g %.6g\n", x, y) }
         return s

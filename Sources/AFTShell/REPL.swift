@@ -31,14 +31,35 @@ func completions(line: String, word: String, session: Session?) -> [String] {
         let key = String(word[..<eq])
         if let p = spec.named.first(where: { $0.name == key }) { kinds = [p.completes] }
         let prefix = key + "="
-        return candidates(kinds, session).map { prefix + $0 }.filter { $0.hasPrefix(word) }
+        let value = String(word[word.index(after: eq)...])
+        if let p = spec.named.first(where: { $0.name == key }), case .choice(let c) = p.type {
+            return c.map { prefix + $0 }.filter { $0.hasPrefix(word) }
+        }
+        return candidates(kinds, session, partial: value).map { prefix + $0 }.filter { $0.hasPrefix(word) }
     }
-    out += candidates(kinds, session)
+    // A word that looks like a path completes as one, whatever the argument.
+    if word.contains("/") || word.hasPrefix("~") || word.hasPrefix(".") { kinds.insert(.file) }
+    out += candidates(kinds, session, partial: word)
     return out.filter { $0.hasPrefix(word) }
 }
 
-func candidates(_ kinds: Set<CompletionKind>, _ s: Session?) -> [String] {
+/// Files and directories whose path starts with `partial` (directories end in '/'; `~` is kept as typed).
+func fileCandidates(_ partial: String) -> [String] {
+    let slash = partial.lastIndex(of: "/")
+    let dirPart = slash.map { String(partial[...$0]) } ?? ""
+    let namePrefix = slash.map { String(partial[partial.index(after: $0)...]) } ?? partial
+    let dir = dirPart.isEmpty ? "." : (dirPart as NSString).expandingTildeInPath
+    guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return [] }
+    return names.filter { $0.hasPrefix(namePrefix) && (namePrefix.hasPrefix(".") || !$0.hasPrefix(".")) }.sorted().map { name in
+        var isDir: ObjCBool = false
+        FileManager.default.fileExists(atPath: (dir as NSString).appendingPathComponent(name), isDirectory: &isDir)
+        return dirPart + name + (isDir.boolValue ? "/" : "")
+    }
+}
+
+func candidates(_ kinds: Set<CompletionKind>, _ s: Session?, partial: String = "") -> [String] {
     var out: [String] = []
+    if kinds.contains(.file) { out += fileCandidates(partial) }
     if kinds.contains(.model) { out += ModelRegistry.allNames }
     if kinds.contains(.task) { out += Dataset.taskNames }
     if kinds.contains(.command) { out += CommandTable.names }
@@ -50,6 +71,9 @@ func candidates(_ kinds: Set<CompletionKind>, _ s: Session?) -> [String] {
 func runREPL(session: Session, historyFile: String) -> Int32 {
     completionSession = session
     rl_readline_name = UnsafePointer(strdup("aft"))
+    // Words break at blanks only, so `log=out/a` completes as one word (key and path).
+    rl_basic_word_break_characters = UnsafePointer(strdup(" \t\n"))
+    rl_completer_word_break_characters = strdup(" \t\n")
     using_history()
     _ = read_history(historyFile)
     rl_attempted_completion_function = { text, start, _ in
@@ -60,6 +84,9 @@ func runREPL(session: Session, historyFile: String) -> Int32 {
         completionIndex = 0
         // Fall back to file names when nothing else matches.
         if completionCandidates.isEmpty { return nil }
+        // A directory or `key=` is not finished: no space after it.
+        let only = completionCandidates.count == 1 ? completionCandidates[0] : ""
+        rl_completion_append_character = only.hasSuffix("/") || only.hasSuffix("=") ? 0 : 32
         return rl_completion_matches(text) { _, state in
             if state == 0 { completionIndex = 0 }
             guard completionIndex < completionCandidates.count else { return nil }

@@ -10,6 +10,7 @@ let usage = """
 usage: aft                      start the interactive shell
        aft FILE.aft             run a script (stops at the first error)
        aft -e 'CMDS'            run commands given inline (';' or newlines between them)
+       ... --report DIR         after a script or -e, write its notebook (markdown, charts, JSON) to DIR
        aft --help | --version
 
 Exit codes: 0 success, 1 runtime error, 2 usage or parse error.
@@ -37,10 +38,28 @@ Thread.detachNewThread {
 }
 
 var args = Array(CommandLine.arguments.dropFirst())
+// `--report DIR` (after a script or -e): the notebook is written even when the script fails or is interrupted.
+var reportDir: String? = nil
+if let i = args.firstIndex(of: "--report") {
+    guard i + 1 < args.count, !args[i + 1].hasPrefix("-") else { printError("aft: --report needs a directory\n" + usage); exit(2) }
+    reportDir = args[i + 1]
+    args.removeSubrange(i...(i + 1))
+    if args.isEmpty { printError("aft: --report goes with a script or -e\n" + usage); exit(2) }
+}
+
 func runScript(_ source: String, file: String) -> Int32 {
-    do { try session.run(source: source, file: file); return 0 }
-    catch let d as Diagnostic { printError(d.description); return d.kind == .runtime ? 1 : 2 }
-    catch { printError("error: \(error)"); return 1 }
+    var status: Int32 = 0
+    do { try session.run(source: source, file: file) }
+    catch let d as Diagnostic { printError(d.description); status = d.kind == .runtime ? 1 : 2 }
+    catch { printError("error: \(error)"); status = 1 }
+    if let dir = reportDir {
+        do {
+            let title = file == "<-e>" ? "aft -e" : (file as NSString).lastPathComponent
+            let path = try session.writeReport(to: dir, title: title, generator: "aft \(aftVersion)")
+            print("report: \(path)")
+        } catch { printError("aft: cannot write the report: \(error)"); if status == 0 { status = 1 } }
+    }
+    return status
 }
 
 if args.isEmpty {

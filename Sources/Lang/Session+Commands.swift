@@ -57,6 +57,7 @@ extension Session {
             try run(source: text, file: path)
         case "sweep": try sweep(s)
         case "plot": try plot(s)
+        case "report": try report(s)
         case "train": try train(s)
         case "save": try saveVector(s)
         case "export": try exportVector(s)

@@ -28,32 +28,63 @@ extension Session {
         return out
     }
 
+    /// Training curves of a `train` result, one line per seed: training and validation loss per epoch,
+    /// and the validation metric per epoch with each seed's early-stop (best, restored) epoch marked.
+    public static func charts(of t: TrainResult) -> [Chart] {
+        func pts(_ r: TrainRun, _ f: (EpochRecord) -> Double) -> [(Double, Double)] {
+            r.history.compactMap { h in let y = f(h); return y.isFinite ? (Double(h.epoch), y) : nil }
+        }
+        let many = t.runs.count > 1
+        var loss = Chart(name: "train-loss", title: "\(t.name): loss per epoch (layer \(t.layer))", xLabel: "epoch", yLabel: "loss (nats)", series: [])
+        for r in t.runs {
+            let tag = many ? " (seed \(r.seed))" : ""
+            loss.series.append(.init(label: "train" + tag, points: pts(r) { $0.trainLoss }, withPoints: true))
+            loss.series.append(.init(label: "validation" + tag, points: pts(r) { $0.valLoss }, withPoints: true))
+        }
+        let metric: (EpochRecord) -> Double = t.metricName == "acc_norm" ? { $0.valAccNorm } : { $0.valAcc }
+        var val = Chart(name: "train-val", title: "\(t.name): validation \(t.metricName) per epoch (epoch 0 = base)", xLabel: "epoch",
+                        yLabel: "validation \(t.metricName)",
+                        series: t.runs.map { r in .init(label: many ? "seed \(r.seed)" : "validation", points: pts(r, metric), withPoints: true) })
+        val.marks = t.runs.compactMap { r in
+            guard r.bestEpoch < r.history.count else { return nil }
+            return (Double(r.bestEpoch), metric(r.history[r.bestEpoch]), r.seed == t.selectedSeed ? "early stop: epoch \(r.bestEpoch)" : "")
+        }
+        return [loss, val]
+    }
+
     func plot(_ s: Statement) throws {
         let name = str(s.positional.first) ?? "_"
         guard let v = variables[name] else {
             throw Diagnostic(.runtime, "no variable '\(name)' to plot; e.g. r = sweep hellaswag layers all, then plot r", at: s.positional.first?.location ?? s.location)
         }
-        guard case .sweep(let r) = v else {
-            throw Diagnostic(.runtime, "'\(name)' is not a sweep result; plot draws sweep results (layer curve, norms, epochs)", at: s.positional.first?.location)
-        }
-        var charts = Session.charts(of: r)
-        if let only = str(s.named("what")), only != "all" {
-            let map = ["layers": "layer-curve", "norms": "norm-ratio", "epochs": "epochs", "screen": "gradient-screen"]
-            charts = charts.filter { $0.name == map[only] }
+        var charts: [Chart], runDir: String
+        switch v {
+        case .sweep(let r):
+            charts = Session.charts(of: r); runDir = r.runDir
+            if let only = str(s.named("what")), only != "all" {
+                let map = ["layers": "layer-curve", "norms": "norm-ratio", "epochs": "epochs", "screen": "gradient-screen"]
+                charts = charts.filter { $0.name == map[only] }
+            }
+        case .train(let t):
+            charts = Session.charts(of: t); runDir = "\(outDir)/vectors/\(t.name)"
+        default:
+            throw Diagnostic(.runtime, "'\(name)' is not a sweep or train result; plot draws layer curves, norms and training curves",
+                             at: s.positional.first?.location)
         }
         let mode = settings["plot"] ?? "both"
-        let dir = (str(s.named("to")).map { ($0 as NSString).expandingTildeInPath }) ?? r.runDir
+        let dir = (str(s.named("to")).map { ($0 as NSString).expandingTildeInPath }) ?? runDir
         guard let renderer = chartRenderer else {
-            output("charts need the shell's gnuplot renderer; data is in \(r.runDir)")
+            output("charts need the shell's gnuplot renderer; data is in \(runDir)")
             return
         }
         for c in charts {
             do {
                 let (files, text) = try renderer.render(c, dir: dir, files: mode != "inline", inline: mode != "file")
                 if let t = text { output(t) }
+                cellChartFiles += files
                 if !files.isEmpty { output("  wrote " + files.joined(separator: ", ")) }
             } catch {
-                output("plot: \(error) — results are still in \(r.runDir)")
+                output("plot: \(error) — results are still in \(runDir)")
             }
         }
     }

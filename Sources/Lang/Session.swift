@@ -63,6 +63,12 @@ public final class Session {
     public var lastSweep: SweepResult?
     /// Statements that ran successfully, in order (for `:save`).
     public private(set) var history: [String] = []
+    /// Every top-level statement with its output, result and charts (for `report DIR`).
+    public internal(set) var notebook = Notebook()
+    /// Chart files written by the running statement (plot adds to it; the notebook cell keeps them).
+    var cellChartFiles: [String] = []
+    /// The result the running statement stored, if any.
+    var cellResult: ResultValue?
     private let cancelLock = NSLock()
     private var cancelFlag = false
     var runDepth = 0
@@ -97,7 +103,14 @@ public final class Session {
             statements = try p.parse().map(CommandTable.normalize)
             // Check every statement before running any: a typo on line 40 fails before a long job starts.
             for s in statements { try CommandTable.check(CommandTable.normalize(s)) }
-        } catch let d as Diagnostic { throw located(d) }
+        } catch let d as Diagnostic {
+            let d = located(d)
+            if runDepth == 0 {
+                notebook.append(source: source.trimmingCharacters(in: .whitespacesAndNewlines), file: file, line: d.location?.line ?? 1,
+                                output: "", result: nil, chartFiles: [], error: d.description, seconds: 0, started: Date())
+            }
+            throw d
+        }
         for (k, s) in statements.enumerated() {
             if k > 0 && cancelled {
                 // Ctrl-C stops a script after the interrupted command; what finished is kept.
@@ -105,21 +118,35 @@ public final class Session {
                 return
             }
             clearCancel()
-            do {
-                try execute(s)
-                if runDepth == 0 { history.append(s.text) }
-            } catch let d as Diagnostic {
-                throw located(d)
-            } catch let e as EngineError {
-                throw located(Diagnostic(.runtime, e.description, at: s.location))
-            } catch {
-                throw located(Diagnostic(.runtime, "\(error)", at: s.location))
+            try runRecorded(s, file: file) {
+                do { try execute(s) }
+                catch let d as Diagnostic { throw located(d) }
+                catch let e as EngineError { throw located(Diagnostic(.runtime, e.description, at: s.location)) }
+                catch { throw located(Diagnostic(.runtime, "\(error)", at: s.location)) }
             }
+            if runDepth == 0 { history.append(s.text) }
         }
+    }
+
+    /// Runs one statement; at the top level its output, result, charts and error become a notebook cell.
+    private func runRecorded(_ s: Statement, file: String, _ body: () throws -> Void) throws {
+        guard runDepth == 0 else { return try body() }
+        let sink = output, t0 = Date()
+        var captured: [String] = []
+        output = { captured.append($0); sink($0) }
+        cellChartFiles = []; cellResult = nil
+        defer { output = sink }
+        func record(_ error: String?) {
+            notebook.append(source: s.text, file: file, line: s.location.line, output: captured.joined(separator: "\n"),
+                            result: cellResult, chartFiles: cellChartFiles, error: error, seconds: Date().timeIntervalSince(t0), started: t0)
+        }
+        do { try body() } catch { record("\(error)"); throw error }
+        record(nil)
     }
 
     func store(_ v: ResultValue, _ s: Statement) {
         variables["_"] = v
+        cellResult = v
         if let n = s.assignTo { variables[n] = v }
     }
 }
