@@ -33,20 +33,28 @@ final class TerminalTests: XCTestCase {
     override func tearDown() { tmux("kill-session", "-t", session) }
 
     func testLineEditingCompletionInterruptAndHistory() throws {
-        // Known gap: started from inside the XCTest process the tmux session ends at once (it works
-        // from a shell); opt in until that is understood.
-        guard ProcessInfo.processInfo.environment["AFT_TERMINAL_TESTS"] == "1" else {
-            throw XCTSkip("interactive tmux test is opt-in (AFT_TERMINAL_TESTS=1)")
-        }
         let hist = NSTemporaryDirectory() + "aft-hist-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: hist) }
-        tmux("new-session", "-d", "-s", session, "-x", "150", "-y", "45", "env AFT_HISTORY=\(hist) \(aft)")
-        waitFor("aft> ")
+        let work = NSTemporaryDirectory() + "aft-term-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: work + "/scripts", withIntermediateDirectories: true)
+        try "help\n".write(toFile: work + "/study.aft", atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        tmux("new-session", "-d", "-s", session, "-x", "150", "-y", "45", "-c", work, "env AFT_HISTORY=\(hist) \(aft)")
+        waitFor("aft>")   // capture-pane drops trailing blanks: the prompt's space is not on the screen
         // Tab completes a command name and a task name.
         tmux("send-keys", "-t", session, "hel", "Tab")
         waitFor("aft> help")
         tmux("send-keys", "-t", session, "C-u", "eval arc-ch", "Tab")
         waitFor("eval arc-challenge")
+        // Tab completes argument names, choice values and file paths (relative to the working directory).
+        tmux("send-keys", "-t", session, "C-u", "eval hellaswag li", "Tab")
+        waitFor("eval hellaswag limit=")
+        tmux("send-keys", "-t", session, "C-u", "set plot=in", "Tab")
+        waitFor("set plot=inline")
+        tmux("send-keys", "-t", session, "C-u", "run stu", "Tab")
+        waitFor("run study.aft")
+        tmux("send-keys", "-t", session, "C-u", "run scr", "Tab")
+        waitFor("run scripts/")
         // Ctrl-C at the prompt discards the line and does not exit.
         tmux("send-keys", "-t", session, "C-c")
         usleep(500_000)
@@ -54,6 +62,17 @@ final class TerminalTests: XCTestCase {
         // A typo gets a suggestion and the session continues.
         tmux("send-keys", "-t", session, "evl hellaswag", "Enter")
         waitFor("did you mean 'eval'?")
+        // Ctrl-R searches the history: the typo comes back and runs again.
+        tmux("send-keys", "-t", session, "C-r")
+        usleep(300_000)
+        tmux("send-keys", "-t", session, "evl h")
+        usleep(300_000)
+        tmux("send-keys", "-t", session, "Enter")
+        usleep(300_000)
+        tmux("send-keys", "-t", session, "Enter")
+        let end0 = Date().addingTimeInterval(10)
+        while Date() < end0 && screen.components(separatedBy: "did you mean 'eval'?").count < 3 { usleep(100_000) }
+        XCTAssertEqual(screen.components(separatedBy: "did you mean 'eval'?").count, 3, "Ctrl-R found and re-ran the line:\n\(screen)")
         let haveModel = FileManager.default.fileExists(atPath: NSHomeDirectory() + "/.cache/aft/models/SmolLM2-135M-Instruct.Q4_1.gguf")
             || ProcessInfo.processInfo.environment["AFT_MODELS"] != nil
         if haveModel {
