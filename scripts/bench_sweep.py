@@ -25,8 +25,15 @@ with tempfile.TemporaryDirectory() as out:
     cmd = (f"set out={out}; load {name}; sweep hellaswag layers {','.join(map(str, layers))} epochs=1 "
            f"train={ntrain} val={nval} test=0 screen=0")
     t0 = time.time()
-    subprocess.run([str(ROOT / ".build/release/aft"), "-e", cmd], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run = subprocess.run([str(ROOT / ".build/release/aft"), "-e", cmd], check=True, capture_output=True, text=True)
     aft_s = time.time() - t0
+    # The sweep reports its residual cache ("residual cache: N MB in memory, computed once …");
+    # the process's peak resident memory comes from the kernel's accounting of finished children.
+    m = re.search(r"residual cache: ([0-9.]+) MB (in memory|in a scratch file)", run.stdout)
+    cache_mb = float(m.group(1)) if m else None
+    cache_where = ("memory" if m.group(2) == "in memory" else "disk") if m else None
+    import resource
+    aft_peak_rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     meta = json.load(open(next(Path(out).rglob("meta.json"))))
 rows = [json.loads(l) for l in open(ROOT.parent / "shared/data/hellaswag/hellaswag_val.jsonl")]
 train = [rows[i] for i in meta["train_docs"]]
@@ -50,4 +57,6 @@ for L in layers:
 seed_s = time.time() - t0
 print(json.dumps({"model": name, "layers": layers, "epochs": 1, "train": ntrain, "val": nval,
                   "aft_sweep_seconds": round(aft_s, 1), "seed_method_seconds": round(seed_s, 1),
+                  "aft_residual_cache_mb": cache_mb, "aft_residual_cache_in": cache_where,
+                  "aft_peak_rss_mb": round(aft_peak_rss_mb, 1),
                   "speedup": round(seed_s / aft_s, 2)}))

@@ -3,16 +3,21 @@ import Foundation
 /// Residual streams of items after chosen blocks, computed once and stored as f16.
 ///
 /// Activations below the steered layer do not depend on the steering vector, so training at
-/// layer L, every epoch and every seed reuse these. Memory: Σ tokens × hidden × layers × 2 bytes.
+/// layer L, every epoch and every seed reuse these. Size: Σ tokens × hidden × layers × 2 bytes,
+/// in memory or, with `spillDirectory`, in a memory-mapped scratch file there.
 public final class ResidualCache {
     public let layers: [Int]
     let seqs: [PackedSequence]
     let hidden: Int
-    var store: [[[UInt16]]]    // [item][layer slot][T·hidden]
+    /// Item i's slot s (T_i × hidden values) starts at offsets[i] + s · T_i · hidden.
+    let storage: HalfStorage
+    let offsets: [Int]
     /// Mean ‖residual‖ over all positions of all items, per layer slot.
     public private(set) var meanNorm: [Double]
 
-    public var bytes: Int { store.reduce(0) { $0 + $1.reduce(0) { $0 + $1.count * 2 } } }
+    public var bytes: Int { storage.bytes }
+    /// Whether the cache lives in a scratch file rather than in memory.
+    public var onDisk: Bool { storage.diskPath != nil }
 
     /// Bytes needed to cache `layers.count` layers of these sequences.
     public static func estimate(_ seqs: [PackedSequence], hidden: Int, layers: Int) -> Int {
@@ -20,12 +25,15 @@ public final class ResidualCache {
     }
 
     /// Runs every sequence up to the highest requested layer, `workers` sequences at a time.
-    public init(model tf: Transformer, seqs: [PackedSequence], layers: [Int], workers: Int,
+    public init(model tf: Transformer, seqs: [PackedSequence], layers: [Int], workers: Int, spillDirectory: String? = nil,
                 shouldStop: () -> Bool = { false }, progress: (Int) -> Void = { _ in }) throws {
         self.layers = layers.sorted(); self.seqs = seqs; hidden = tf.config.hidden
-        store = Array(repeating: [], count: seqs.count)
+        var off: [Int] = [], total = 0
+        for s in seqs { off.append(total); total += s.count * tf.config.hidden * layers.count }
+        offsets = off
+        storage = try HalfStorage(count: total, spillDirectory: spillDirectory)
+        let base = storage.pointer, offs = off
         meanNorm = Array(repeating: 0, count: layers.count)
-        let top = self.layers.last ?? 0
         let w = max(1, workers)
         let saved = BLAS.threads
         if w > 1 { BLAS.threads = 1 }
@@ -41,14 +49,15 @@ public final class ResidualCache {
                 let i = next; next += 1
                 lock.unlock()
                 var x = tf.embed(seqs[i])
-                var slots: [[UInt16]] = []
+                let n = seqs[i].count * tf.config.hidden
                 var norms = [Double](repeating: 0, count: wanted.count)
                 var layer = 0, slot = 0
                 while slot < wanted.count {
                     if wanted[slot] >= 0 {
                         while layer <= wanted[slot] { x = tf.blockForward(layer, x, seqs[i], record: false).0; layer += 1 }
                     }
-                    slots.append(x.map(floatToHalf))
+                    let dst = base + offs[i] + slot * n
+                    for j in 0..<n { dst[j] = floatToHalf(x[j]) }
                     let d = tf.config.hidden
                     for t in 0..<seqs[i].count {
                         var s = 0.0
@@ -57,9 +66,7 @@ public final class ResidualCache {
                     }
                     slot += 1
                 }
-                _ = top
                 lock.lock()
-                store[i] = slots
                 for k in norms.indices { normSum[k] += norms[k] }
                 rows += seqs[i].count
                 done += 1
@@ -76,7 +83,12 @@ public final class ResidualCache {
     /// Residual after block `layer` for item `i` [T·hidden] as f32.
     public func residual(_ i: Int, layer: Int) -> [Float] {
         guard let slot = layers.firstIndex(of: layer) else { return [] }
-        return store[i][slot].map(halfToFloat)
+        let n = seqs[i].count * hidden
+        let src = storage.pointer + offsets[i] + slot * n
+        return [Float](unsafeUninitializedCapacity: n) { buf, k in
+            for j in 0..<n { buf[j] = halfToFloat(src[j]) }
+            k = n
+        }
     }
 
     public func meanResidualNorm(layer: Int) -> Double { layers.firstIndex(of: layer).map { meanNorm[$0] } ?? 0 }

@@ -38,13 +38,22 @@ extension SteeringStudy {
         var result = SweepResult(task: task, model: model.name, metricName: metricName, layers: [], baseMetric: 0, baseLow: 0,
                                  baseHigh: 0, runDir: runDir, screen: [], interrupted: false)
         let todo = layers.filter { done[$0] == nil }
-        let perGroup = max(1, min(todo.count, cacheBudget / max(1, cacheBytes(layers: 1))))
+        // Over the memory budget, the cache goes to a scratch file (one pass for all layers) unless
+        // spill=never, which runs layers in groups that fit, each group recomputing its residuals.
+        let fits = cacheBytes(layers: todo.count) <= cacheBudget
+        let toDisk = !todo.isEmpty && (spill == .always || (spill == .auto && !fits))
+        let perGroup = toDisk ? max(1, todo.count) : max(1, min(todo.count, cacheBudget / max(1, cacheBytes(layers: 1))))
         var baseScores: [ItemScore]? = nil
         // Base validation scores (v = 0) need some cached layer; use the first group's.
         var groups = stride(from: 0, to: todo.count, by: perGroup).map { Array(todo[$0..<min(todo.count, $0 + perGroup)]) }
         if groups.isEmpty { groups = [[layers.first ?? 0]] }
         outer: for (gi, group) in groups.enumerated() {
-            try prepare(layers: group) { onProgress("caching residuals (layers \(group.first!)…\(group.last!))", $0, $1) }
+            try prepare(layers: group, spillDirectory: toDisk ? runDir : nil) {
+                onProgress("caching residuals (layers \(group.first!)…\(group.last!)\(toDisk ? ", on disk" : ""))", $0, $1)
+            }
+            result.cacheBytes = max(result.cacheBytes, cache?.bytes ?? 0)
+            result.cacheOnDisk = result.cacheOnDisk || (cache?.onDisk ?? false)
+            result.cachePasses += 1
             let t = try trainer()
             if baseScores == nil { baseScores = t.evaluate(valIdx, layer: group[0], v: [Float](repeating: 0, count: model.config.hidden), config: config).scores }
             if gi == 0 && screenItems > 0 { result.screen = gradientScreen(items: screenItems) }
@@ -75,12 +84,14 @@ extension SteeringStudy {
         }
         for l in layers { if let r = done[l] { result.layers.append(r) } }
         for l in layers where !todo.contains(l) { if let r = done[l] { onLayer(r, true) } }
+        let stats = (result.cacheBytes, result.cacheOnDisk, result.cachePasses)
         let b = baseScores ?? []
         let kb = b.filter { config.normalize ? $0.correctNorm : $0.correct }.count
         let (blo, bhi) = Stats.wilson(successes: kb, n: b.count)
         result = SweepResult(task: task, model: model.name, metricName: metricName, layers: result.layers,
                              baseMetric: b.isEmpty ? .nan : Double(kb) / Double(b.count), baseLow: blo, baseHigh: bhi,
                              runDir: runDir, screen: result.screen, interrupted: result.interrupted)
+        result.cacheBytes = stats.0; result.cacheOnDisk = stats.1; result.cachePasses = stats.2
         return result
     }
 

@@ -1,5 +1,15 @@
 import Foundation
 
+/// Where a sweep keeps a residual cache larger than its memory budget.
+public enum SpillPolicy: String, CaseIterable {
+    /// In a memory-mapped scratch file in the run directory when over budget (computed once).
+    case auto
+    /// Always in a scratch file.
+    case always
+    /// Never on disk: over budget, layers run in groups that fit, each group recomputing residuals.
+    case never
+}
+
 /// A task prepared for steering: items, seeded splits, packed sequences and their residual cache.
 public final class SteeringStudy {
     public let model: LanguageModel
@@ -14,6 +24,8 @@ public final class SteeringStudy {
     public private(set) var cache: ResidualCache?
     public var workers = ProcessInfo.processInfo.activeProcessorCount
     public var shouldStop: () -> Bool = { false }
+    /// What a sweep does when its residual cache exceeds the memory budget.
+    public var spill: SpillPolicy = .auto
 
     public init(model: LanguageModel, task: String, dataDir: String?, train: Int, val: Int, test: Int, seed: UInt64,
                 config: TrainConfig) throws {
@@ -34,10 +46,11 @@ public final class SteeringStudy {
     /// Bytes the residual cache needs for `layers` layers.
     public func cacheBytes(layers: Int) -> Int { ResidualCache.estimate(seqs, hidden: model.config.hidden, layers: layers) }
 
-    /// Computes (or reuses) the residual cache for `layers`.
-    public func prepare(layers: [Int], progress: (Int, Int) -> Void = { _, _ in }) throws {
+    /// Computes (or reuses) the residual cache for `layers`, in memory or in a scratch file in `spillDirectory`.
+    public func prepare(layers: [Int], spillDirectory: String? = nil, progress: (Int, Int) -> Void = { _, _ in }) throws {
         if let c = cache, Set(layers).isSubset(of: Set(c.layers)) { return }
-        cache = try ResidualCache(model: model.transformer, seqs: seqs, layers: layers, workers: workers,
+        cache = nil   // release the old cache before building the next
+        cache = try ResidualCache(model: model.transformer, seqs: seqs, layers: layers, workers: workers, spillDirectory: spillDirectory,
                                   shouldStop: shouldStop) { progress($0, self.seqs.count) }
     }
 
@@ -109,6 +122,11 @@ public struct SweepResult {
     public let runDir: String
     public var screen: [Double]
     public var interrupted: Bool
+    /// The residual cache: its largest size in bytes, whether it lived on disk, and how many times
+    /// residuals were computed (1 unless spill=never split the layers into groups).
+    public var cacheBytes = 0
+    public var cacheOnDisk = false
+    public var cachePasses = 0
 
     public init(task: String, model: String, metricName: String, layers: [LayerResult], baseMetric: Double, baseLow: Double,
                 baseHigh: Double, runDir: String, screen: [Double], interrupted: Bool) {

@@ -39,6 +39,7 @@ extension ResultValue {
             return ["kind": "sweep", "task": r.task, "model": r.model, "metric": r.metricName, "run_dir": r.runDir,
                     "base": jnum(r.baseMetric), "base_ci95": [jnum(r.baseLow), jnum(r.baseHigh)], "best_layer": r.bestLayer as Any? ?? NSNull(),
                     "interrupted": r.interrupted, "gradient_screen": r.screen.map(jnum),
+                    "cache_bytes": r.cacheBytes, "cache_on_disk": r.cacheOnDisk, "cache_passes": r.cachePasses,
                     "layers": r.layers.map { l -> [String: Any] in
                         ["layer": l.layer, "val_n": l.valN, "val_metric": jnum(l.valMetric), "val_ci95": [jnum(l.valLow), jnum(l.valHigh)],
                          "val_acc": jnum(l.valAcc), "val_acc_norm": jnum(l.valAccNorm), "best_epoch": l.bestEpoch,

@@ -62,10 +62,14 @@ extension Session {
         var te = int(s.named("test")) ?? prev?.test.count ?? 200
         if smoke { tr = min(tr, 6); va = min(va, 6); te = min(te, 6) }
         if let st = study, st.model === m, st.task == task, st.config == c, st.splits.seed == seed,
-           st.splits.train.count == tr, st.splits.val.count == va, st.splits.test.count == te { return st }
+           st.splits.train.count == tr, st.splits.val.count == va, st.splits.test.count == te {
+            st.spill = SpillPolicy(rawValue: settings["spill"] ?? "auto") ?? .auto
+            return st
+        }
         let st = try SteeringStudy(model: m, task: task, dataDir: settings["data"], train: tr, val: va, test: te, seed: seed, config: c)
         st.workers = Int(settings["threads"] ?? "") ?? ProcessInfo.processInfo.activeProcessorCount
         st.shouldStop = { [weak self] in self?.cancelled ?? true }
+        st.spill = SpillPolicy(rawValue: settings["spill"] ?? "auto") ?? .auto
         study = st
         return st
     }
@@ -112,6 +116,11 @@ extension Session {
                              }, onProgress: progressFn())
         lastSweep = r
         output(r.table)
+        if r.cachePasses > 0 {
+            output(String(format: "  residual cache: %.1f MB %@, computed %@", Double(r.cacheBytes) / 1e6,
+                          r.cacheOnDisk ? "in a scratch file in the run directory (over cache_gb)" : "in memory",
+                          r.cachePasses == 1 ? "once for all layers" : "\(r.cachePasses) times (layer groups; spill=never)"))
+        }
         store(.sweep(r), s)
     }
 
