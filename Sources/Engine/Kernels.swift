@@ -58,22 +58,4 @@ enum Kernels {
         }
     }
 
-    /// In-place softmax of `row[0..<n]`.
-    static func softmax(_ row: UnsafeMutablePointer<Float>, _ n: Int) {
-        var m = -Float.infinity
-        for i in 0..<n where row[i] > m { m = row[i] }
-        var sum: Float = 0
-        for i in 0..<n { let e = expf(row[i] - m); row[i] = e; sum += e }
-        let inv = 1 / sum
-        for i in 0..<n { row[i] *= inv }
-    }
-
-    /// log Σ exp(row) in f64 accumulation.
-    static func logSumExp(_ row: UnsafePointer<Float>, _ n: Int) -> Double {
-        var m = -Float.infinity
-        for i in 0..<n where row[i] > m { m = row[i] }
-        var s: Double = 0
-        for i in 0..<n { s += Double(expf(row[i] - m)) }
-        return Double(m) + log(s)
-    }
 }

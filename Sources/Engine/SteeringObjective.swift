@@ -44,7 +44,9 @@ extension Transformer {
         var logits = logits(hidden: hidden, rows: rows)
         var ll = [Double](repeating: 0, count: seq.targets.count)
         var lse = [Double](repeating: 0, count: rows.count)
-        logits.withUnsafeBufferPointer { lp in for r in rows.indices { lse[r] = Kernels.logSumExp(lp.baseAddress! + r * V, V) } }
+        logits.withUnsafeBufferPointer { lp in lse.withUnsafeMutableBufferPointer { lb in
+            Kernels.forRows(rows.count, cost: V) { r in lb[r] = Kernels.logSumExp(lp.baseAddress! + r * V, V) }
+        } }
         for (ci, tg) in seq.targets.enumerated() {
             for (r, tok) in tg { let ri = rowIndex[r]!; ll[ci] += Double(logits[ri * V + tok]) - lse[ri] }
         }
@@ -70,9 +72,10 @@ extension Transformer {
         // dlogits[r] = Σ_targets dLL_c · (onehot(tok) − softmax(logits[r])); overwrite logits in place.
         var coef = [Double](repeating: 0, count: rows.count)
         for (ci, tg) in seq.targets.enumerated() { for (r, _) in tg { coef[rowIndex[r]!] += dLL[ci] } }
-        for ri in rows.indices {
-            let base = ri * V, cf = Float(coef[ri]), l = lse[ri]
-            for j in 0..<V { logits[base + j] = -cf * Float(exp(Double(logits[base + j]) - l)) }
+        logits.withUnsafeMutableBufferPointer { lp in
+            Kernels.forRows(rows.count, cost: V) { ri in
+                Kernels.scaledExp(lp.baseAddress! + ri * V, V, shift: Float(lse[ri]), scale: -Float(coef[ri]))
+            }
         }
         for (ci, tg) in seq.targets.enumerated() {
             for (r, tok) in tg { logits[rowIndex[r]! * V + tok] += Float(dLL[ci]) }

@@ -4,12 +4,17 @@ extension SteeringStudy {
     public var metricName: String { config.normalize ? "acc_norm" : "acc" }
 
     /// Trains `config.seeds` seeds at `layer`; returns every run and the best one by validation.
-    public func trainSeeds(layer: Int, baseSeed: UInt64, onStep: @escaping (Int, Int) -> Void = { _, _ in }) throws -> (runs: [TrainRun], best: TrainRun) {
-        let t = try trainer()
+    /// `base`: validation scores and loss of the base model, when known (computed once otherwise).
+    /// `trainer`: the one to use (a sweep gives each of its parallel workers its own).
+    public func trainSeeds(layer: Int, baseSeed: UInt64, base known: (scores: [ItemScore], loss: Double)? = nil,
+                           trainer given: SteeringTrainer? = nil,
+                           onStep: @escaping (Int, Int) -> Void = { _, _ in }) throws -> (runs: [TrainRun], best: TrainRun) {
+        let t = try given ?? trainer()
         t.onStep = onStep
+        let base = known ?? t.evaluate(valIdx, layer: layer, v: [Float](repeating: 0, count: model.config.hidden), config: config)
         var runs: [TrainRun] = []
         for s in 0..<max(1, config.seeds) {
-            let r = t.train(layer: layer, train: trainIdx, val: valIdx, config: config, seed: baseSeed &+ UInt64(s))
+            let r = t.train(layer: layer, train: trainIdx, val: valIdx, config: config, seed: baseSeed &+ UInt64(s), base: base)
             runs.append(r)
             if r.interrupted || shouldStop() { break }
         }
@@ -43,7 +48,7 @@ extension SteeringStudy {
         let fits = cacheBytes(layers: todo.count) <= cacheBudget
         let toDisk = !todo.isEmpty && (spill == .always || (spill == .auto && !fits))
         let perGroup = toDisk ? max(1, todo.count) : max(1, min(todo.count, cacheBudget / max(1, cacheBytes(layers: 1))))
-        var baseScores: [ItemScore]? = nil
+        var baseEval: (scores: [ItemScore], loss: Double)? = nil
         // Base validation scores (v = 0) need some cached layer; use the first group's.
         var groups = stride(from: 0, to: todo.count, by: perGroup).map { Array(todo[$0..<min(todo.count, $0 + perGroup)]) }
         if groups.isEmpty { groups = [[layers.first ?? 0]] }
@@ -55,37 +60,64 @@ extension SteeringStudy {
             result.cacheOnDisk = result.cacheOnDisk || (cache?.onDisk ?? false)
             result.cachePasses += 1
             let t = try trainer()
-            if baseScores == nil { baseScores = t.evaluate(valIdx, layer: group[0], v: [Float](repeating: 0, count: model.config.hidden), config: config).scores }
+            // The base model's validation scores (v = 0): the same at every layer, computed once.
+            if baseEval == nil { baseEval = t.evaluate(valIdx, layer: group[0], v: [Float](repeating: 0, count: model.config.hidden), config: config) }
             if gi == 0 && screenItems > 0 { result.screen = gradientScreen(items: screenItems) }
-            for l in group where !todo.isEmpty {
-                if shouldStop() { result.interrupted = true; break outer }
-                let t0 = Date()
-                let (runs, best) = try trainSeeds(layer: l, baseSeed: splits.seed &* 7919 &+ UInt64(l)) { s, n in onProgress("layer \(l)", s, n) }
-                if best.interrupted { result.interrupted = true; break outer }
-                let ev = t.evaluate(valIdx, layer: l, v: best.vector, config: config)
-                let s = EvalSummary(ev.scores)
-                let k = ev.scores.filter { config.normalize ? $0.correctNorm : $0.correct }.count
-                let (lo, hi) = Stats.wilson(successes: k, n: ev.scores.count)
-                let vn = best.vector.reduce(0) { $0 + Double($1 * $1) }.squareRoot()
-                let rn = cache!.meanResidualNorm(layer: l)
-                let r = LayerResult(layer: l, valN: ev.scores.count, valMetric: config.normalize ? s.accNorm : s.acc, valLow: lo, valHigh: hi,
-                                    valAcc: s.acc, valAccNorm: s.accNorm, bestEpoch: best.bestEpoch, vectorNorm: vn,
-                                    normRatio: rn > 0 ? vn / rn : 0, seconds: Date().timeIntervalSince(t0),
-                                    seedMetrics: runs.map { $0.bestVal },
-                                    epochValMetric: best.history.map { config.normalize ? $0.valAccNorm : $0.valAcc },
-                                    epochTrainLoss: best.history.map { $0.trainLoss.isNaN ? 0 : $0.trainLoss })
-                let enc = JSONEncoder(); enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-                let vec = SteeringVector(name: "\(task)-L\(l)", values: best.vector, layer: l, metadata: provenance(layer: l, run: best))
-                try vec.saveSafetensors(to: String(format: "%@/layer-%02d.safetensors", runDir, l))
-                try writeAtomically(try enc.encode(r), to: String(format: "%@/layer-%02d.json", runDir, l))
-                done[l] = r
-                onLayer(r, false)
+            // Layers are independent: with several cores, train one layer per core, each with
+            // single-threaded BLAS (small per-item GEMMs scale better across layers than across threads).
+            let pending = group.filter { todo.contains($0) }
+            let parallel = max(1, min(workers, pending.count))
+            let lock = NSLock()
+            var next = 0, failure: Error? = nil
+            var stepsDone = [Int: (Int, Int)]()
+            let saved = BLAS.threads
+            if parallel > 1 { BLAS.threads = 1 }
+            defer { if parallel > 1 { BLAS.threads = saved } }
+            DispatchQueue.concurrentPerform(iterations: parallel) { _ in
+                let own: SteeringTrainer
+                do { own = try trainer() } catch { lock.lock(); failure = error; lock.unlock(); return }
+                if parallel > 1 { own.workers = 1 }
+                while true {
+                    lock.lock()
+                    if next >= pending.count || result.interrupted || failure != nil || shouldStop() {
+                        if shouldStop() { result.interrupted = true }
+                        lock.unlock(); return
+                    }
+                    let l = pending[next]; next += 1
+                    lock.unlock()
+                    do {
+                        let t0 = Date()
+                        let (runs, best) = try trainSeeds(layer: l, baseSeed: splits.seed &* 7919 &+ UInt64(l), base: baseEval, trainer: own) { s, n in
+                            lock.lock()
+                            stepsDone[l] = (s, n)
+                            let d = stepsDone.values.reduce(0) { $0 + $1.0 }
+                            let total = stepsDone.values.first.map { $0.1 * pending.count } ?? 1
+                            lock.unlock()
+                            onProgress(parallel > 1 ? "train layers \(pending.first!)…\(pending.last!) (\(parallel) at a time)" : "layer \(l)", parallel > 1 ? d : s,
+                                       parallel > 1 ? total : n)
+                        }
+                        if best.interrupted { lock.lock(); result.interrupted = true; lock.unlock(); return }
+                        let r = layerResult(l, runs: runs, best: best, seconds: Date().timeIntervalSince(t0))
+                        let enc = JSONEncoder(); enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+                        let vec = SteeringVector(name: "\(task)-L\(l)", values: best.vector, layer: l, metadata: provenance(layer: l, run: best))
+                        try vec.saveSafetensors(to: String(format: "%@/layer-%02d.safetensors", runDir, l))
+                        try writeAtomically(try enc.encode(r), to: String(format: "%@/layer-%02d.json", runDir, l))
+                        lock.lock()
+                        done[l] = r
+                        onLayer(r, false)
+                        lock.unlock()
+                    } catch {
+                        lock.lock(); failure = error; lock.unlock(); return
+                    }
+                }
             }
+            if let e = failure { throw e }
+            if result.interrupted { break outer }
         }
         for l in layers { if let r = done[l] { result.layers.append(r) } }
         for l in layers where !todo.contains(l) { if let r = done[l] { onLayer(r, true) } }
         let stats = (result.cacheBytes, result.cacheOnDisk, result.cachePasses)
-        let b = baseScores ?? []
+        let b = baseEval?.scores ?? []
         let kb = b.filter { config.normalize ? $0.correctNorm : $0.correct }.count
         let (blo, bhi) = Stats.wilson(successes: kb, n: b.count)
         result = SweepResult(task: task, model: model.name, metricName: metricName, layers: result.layers,
@@ -93,6 +125,22 @@ extension SteeringStudy {
                              runDir: runDir, screen: result.screen, interrupted: result.interrupted)
         result.cacheBytes = stats.0; result.cacheOnDisk = stats.1; result.cachePasses = stats.2
         return result
+    }
+
+    /// The sweep's record of one trained layer: validation scores of the best epoch (from training,
+    /// not recomputed), Wilson interval, norms and the per-epoch curve.
+    func layerResult(_ l: Int, runs: [TrainRun], best: TrainRun, seconds: Double) -> LayerResult {
+        let scores = best.bestValScores
+        let s = EvalSummary(scores)
+        let k = scores.filter { config.normalize ? $0.correctNorm : $0.correct }.count
+        let (lo, hi) = Stats.wilson(successes: k, n: scores.count)
+        let vn = best.vector.reduce(0) { $0 + Double($1 * $1) }.squareRoot()
+        let rn = cache?.meanResidualNorm(layer: l) ?? 0
+        return LayerResult(layer: l, valN: scores.count, valMetric: config.normalize ? s.accNorm : s.acc, valLow: lo, valHigh: hi,
+                           valAcc: s.acc, valAccNorm: s.accNorm, bestEpoch: best.bestEpoch, vectorNorm: vn,
+                           normRatio: rn > 0 ? vn / rn : 0, seconds: seconds, seedMetrics: runs.map { $0.bestVal },
+                           epochValMetric: best.history.map { config.normalize ? $0.valAccNorm : $0.valAcc },
+                           epochTrainLoss: best.history.map { $0.trainLoss.isNaN ? 0 : $0.trainLoss })
     }
 
     /// Provenance metadata saved with a vector.

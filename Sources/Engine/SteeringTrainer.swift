@@ -38,6 +38,8 @@ public struct TrainRun {
     /// The selection metric (acc_norm when normalising, else acc) at the best epoch, on validation.
     public let bestVal: Double
     public let interrupted: Bool
+    /// Validation scores at the best epoch (the base model's when no epoch beat it).
+    public var bestValScores: [ItemScore] = []
 }
 
 /// Trains steering vectors at a layer over cached residuals (items indexed into the cache).
@@ -84,14 +86,17 @@ public final class SteeringTrainer {
     func metric(_ s: [ItemScore], _ c: TrainConfig) -> Double { let e = EvalSummary(s); return c.normalize ? e.accNorm : e.acc }
 
     /// Trains one seed: Adam on (loss + l2·‖v‖²) with global-norm clipping, early stopping on validation.
-    public func train(layer: Int, train trainIdx: [Int], val valIdx: [Int], config c: TrainConfig, seed: UInt64) -> TrainRun {
+    /// `base`: the validation scores and loss at v = 0, when already known (they are the same at every
+    /// layer and for every seed: the base model), so they are not computed again.
+    public func train(layer: Int, train trainIdx: [Int], val valIdx: [Int], config c: TrainConfig, seed: UInt64,
+                      base known: (scores: [ItemScore], loss: Double)? = nil) -> TrainRun {
         let d = model.config.hidden
         var v = [Float](repeating: 0, count: d)
         var m1 = [Double](repeating: 0, count: d), m2 = m1
         var t = 0
         var rng = SeededRandom(seed: seed)
-        let base = evaluate(valIdx, layer: layer, v: v, config: c)
-        var best = (metric: metric(base.scores, c), loss: base.loss, epoch: 0, v: v)
+        let base = known ?? evaluate(valIdx, layer: layer, v: v, config: c)
+        var best = (metric: metric(base.scores, c), loss: base.loss, epoch: 0, v: v, scores: base.scores)
         var history = [EpochRecord(epoch: 0, trainLoss: .nan, valLoss: base.loss, valAcc: EvalSummary(base.scores).acc,
                                    valAccNorm: EvalSummary(base.scores).accNorm)]
         var sinceBest = 0, interrupted = false
@@ -138,13 +143,13 @@ public final class SteeringTrainer {
                                        valAcc: s.acc, valAccNorm: s.accNorm))
             let mtr = metric(ev.scores, c)
             if mtr > best.metric || (mtr == best.metric && ev.loss < best.loss) {
-                best = (mtr, ev.loss, epoch, v); sinceBest = 0
+                best = (mtr, ev.loss, epoch, v, ev.scores); sinceBest = 0
             } else {
                 sinceBest += 1
                 if sinceBest >= c.patience { break }
             }
         }
         return TrainRun(layer: layer, seed: seed, vector: best.v, history: history, bestEpoch: best.epoch,
-                        bestVal: best.metric, interrupted: interrupted)
+                        bestVal: best.metric, interrupted: interrupted, bestValScores: best.scores)
     }
 }

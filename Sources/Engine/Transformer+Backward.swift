@@ -13,13 +13,11 @@ extension Transformer {
             let dz = Backward.linearInput(dm, blk.down, rows: T)
             if let gl = blk.gate {
                 var da = dz, dg = dz
-                for i in dz.indices {
-                    let g = tp.g[i]
-                    let act = c.arch == .gemma3 ? Kernels.geluTanh(g) : Kernels.silu(g)
-                    let dact = c.arch == .gemma3 ? Backward.geluTanhGrad(g) : Backward.siluGrad(g)
-                    da[i] = dz[i] * act
-                    dg[i] = dz[i] * tp.a[i] * dact
-                }
+                dz.withUnsafeBufferPointer { dzb in tp.a.withUnsafeBufferPointer { ab in tp.g.withUnsafeBufferPointer { gb in
+                da.withUnsafeMutableBufferPointer { dab in dg.withUnsafeMutableBufferPointer { dgb in
+                    Kernels.gatedActivationBackward(dz: dzb.baseAddress!, a: ab.baseAddress!, g: gb.baseAddress!, da: dab.baseAddress!,
+                                                    dg: dgb.baseAddress!, dzb.count, geluTanh: c.arch == .gemma3)
+                } } } } }
                 let x1 = Backward.linearInput(da, blk.up, rows: T), x2 = Backward.linearInput(dg, gl, rows: T)
                 return zip(x1, x2).map { $0 + $1 }
             }

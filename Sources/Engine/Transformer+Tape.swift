@@ -82,7 +82,9 @@ extension Transformer {
             var z = a
             if let gl = blk.gate {
                 g = lin(h, gl, rows: T)
-                for i in z.indices { z[i] *= c.arch == .gemma3 ? Kernels.geluTanh(g[i]) : Kernels.silu(g[i]) }
+                z.withUnsafeMutableBufferPointer { zb in g.withUnsafeBufferPointer { gb in
+                    Kernels.gatedActivation(zb.baseAddress!, gate: gb.baseAddress!, zb.count, geluTanh: c.arch == .gemma3)
+                } }
             } else {
                 for i in z.indices { z[i] = Kernels.geluExact(z[i]) }
             }

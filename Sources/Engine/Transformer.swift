@@ -112,8 +112,7 @@ public final class Transformer {
         BLAS.linear(h, rows: T, inDim: c.hidden, weight: blk.up.w, bias: blk.up.b, outDim: f, into: a)
         if let g = blk.gate {
             BLAS.linear(h, rows: T, inDim: c.hidden, weight: g.w, bias: g.b, outDim: f, into: b)
-            if c.arch == .gemma3 { for i in 0..<T * f { a[i] *= Kernels.geluTanh(b[i]) } }
-            else { for i in 0..<T * f { a[i] *= Kernels.silu(b[i]) } }
+            Kernels.gatedActivation(a, gate: b, T * f, geluTanh: c.arch == .gemma3)
         } else {
             for i in 0..<T * f { a[i] = Kernels.geluExact(a[i]) }
         }

@@ -118,3 +118,65 @@ final class PackedScoringTests: XCTestCase {
         }
     }
 }
+
+/// The vectorised exponentials against libm.
+final class ExpKernelTests: XCTestCase {
+    func testExp16AndLogSumExpMatchLibm() {
+        var xs: [Float] = []
+        var g = SeededRandom(seed: 5)
+        for _ in 0..<4099 { xs.append(Float(Double.random(in: -100...20, using: &g))) }   // [-100, 20], a ragged tail
+        xs[7] = -200; xs[8] = 0; xs[9] = -87
+        xs.withUnsafeBufferPointer { p in
+            var i = 0
+            while i + 16 <= xs.count {
+                let v = Kernels.exp16(UnsafeRawPointer(p.baseAddress! + i).loadUnaligned(as: SIMD16<Float>.self))
+                for k in 0..<16 {
+                    let ref = expf(xs[i + k])
+                    if xs[i + k] >= -87 { XCTAssertEqual(v[k], ref, accuracy: 4e-7 * ref, "x = \(xs[i + k])") }
+                    else { XCTAssertLessThan(v[k], 2e-38) }
+                }
+                i += 16
+            }
+            let m = xs.max()!
+            let ref = Double(m) + log(xs.reduce(0.0) { $0 + exp(Double($1 - m)) })
+            XCTAssertEqual(Kernels.logSumExp(p.baseAddress!, xs.count), ref, accuracy: 1e-6 * abs(ref))
+        }
+        var row = xs
+        let lse = Float(xs.withUnsafeBufferPointer { Kernels.logSumExp($0.baseAddress!, xs.count) })
+        row.withUnsafeMutableBufferPointer { Kernels.scaledExp($0.baseAddress!, xs.count, shift: lse, scale: -2) }
+        XCTAssertEqual(row.reduce(0.0) { $0 + Double($1) }, -2, accuracy: 1e-5, "−2 · softmax sums to −2")
+        for j in [0, 100, 4098] { XCTAssertEqual(row[j], -2 * expf(xs[j] - lse), accuracy: 1e-6 * abs(row[j]) + 1e-30) }
+    }
+
+    func testVectorisedActivationsAndSoftmaxMatchScalar() {
+        var g = SeededRandom(seed: 9)
+        let n = 1000 + 7
+        let x = (0..<n).map { _ in Float(Double.random(in: -12...12, using: &g)) }
+        let a = (0..<n).map { _ in Float(Double.random(in: -2...2, using: &g)) }
+        let dz = (0..<n).map { _ in Float(Double.random(in: -1...1, using: &g)) }
+        for gelu in [false, true] {
+            var z = a
+            z.withUnsafeMutableBufferPointer { zb in x.withUnsafeBufferPointer { Kernels.gatedActivation(zb.baseAddress!, gate: $0.baseAddress!, n, geluTanh: gelu) } }
+            var da = [Float](repeating: 0, count: n), dg = da
+            dz.withUnsafeBufferPointer { d in a.withUnsafeBufferPointer { ab in x.withUnsafeBufferPointer { xb in
+            da.withUnsafeMutableBufferPointer { dab in dg.withUnsafeMutableBufferPointer { dgb in
+                Kernels.gatedActivationBackward(dz: d.baseAddress!, a: ab.baseAddress!, g: xb.baseAddress!, da: dab.baseAddress!,
+                                                dg: dgb.baseAddress!, n, geluTanh: gelu)
+            } } } } }
+            for i in 0..<n {
+                let act = gelu ? Kernels.geluTanh(x[i]) : Kernels.silu(x[i])
+                let dact = gelu ? Backward.geluTanhGrad(x[i]) : Backward.siluGrad(x[i])
+                XCTAssertEqual(z[i], a[i] * act, accuracy: 1e-6 * (1 + abs(a[i] * act)), "gelu=\(gelu) x=\(x[i])")
+                XCTAssertEqual(da[i], dz[i] * act, accuracy: 1e-6 * (1 + abs(act)), "gelu=\(gelu) x=\(x[i])")
+                XCTAssertEqual(dg[i], dz[i] * a[i] * dact, accuracy: 1e-6 * (1 + abs(dact)), "gelu=\(gelu) x=\(x[i])")
+            }
+        }
+        var row = x
+        row[3] = -.infinity
+        row.withUnsafeMutableBufferPointer { Kernels.softmax($0.baseAddress!, n) }
+        let m = x.max()!
+        let s = x.enumerated().reduce(0.0) { $0 + ($1.offset == 3 ? 0 : exp(Double($1.element - m))) }
+        for i in [0, 500, n - 1] { XCTAssertEqual(Double(row[i]), exp(Double(x[i] - m)) / s, accuracy: 1e-6 * exp(Double(x[i] - m)) / s) }
+        XCTAssertLessThan(row[3], 1e-30, "a masked (−∞) score gets no weight")
+    }
+}

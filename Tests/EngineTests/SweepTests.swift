@@ -39,6 +39,18 @@ final class SweepTests: XCTestCase {
         let c = try groups.sweep(layers: layers, outDir: out + "/c", cacheBudget: groups.cacheBytes(layers: 1), screenItems: 0, onLayer: { _, _ in }, onProgress: { _, _, _ in })
         XCTAssertFalse(c.cacheOnDisk); XCTAssertEqual(c.cachePasses, 3)
 
+        // Two layers at a time (one per core, single-threaded BLAS) trains the same vectors.
+        let par = try study(m, spill: .auto)
+        par.workers = 2
+        var seen: [Int] = []
+        let d = try par.sweep(layers: layers, outDir: out + "/d", cacheBudget: 1 << 34, screenItems: 0, onLayer: { l, _ in seen.append(l.layer) },
+                              onProgress: { _, _, _ in })
+        XCTAssertEqual(seen.sorted(), layers)
+        XCTAssertEqual(d.layers.map { $0.layer }, layers, "the curve is in layer order whatever the finishing order")
+        for (p, q) in zip(a.layers, d.layers) {
+            XCTAssertEqual(p.valMetric, q.valMetric, "layer \(p.layer)")
+            XCTAssertEqual(p.vectorNorm, q.vectorNorm, accuracy: 1e-4 * p.vectorNorm + 1e-9, "layer \(p.layer)")
+        }
         for (x, y) in [(a, b), (a, c)] {
             XCTAssertEqual(x.layers.map { $0.layer }, layers)
             XCTAssertEqual(x.baseMetric, y.baseMetric)

@@ -1,0 +1,160 @@
+import Foundation
+
+/// Vectorised exponentials for the vocabulary-wide passes (log-sum-exp of every scored row, the
+/// softmax in the head's gradient): 16 lanes at a time, which the compiler maps to AVX-512 or AVX2.
+extension Kernels {
+    /// e^x for 16 lanes: Cephes' degree-6 polynomial after range reduction by ln 2 (relative error
+    /// about 2e-7). Inputs are clamped to [−87.3, 88.3], so very negative x gives ~1e-38, not 0.
+    @inline(__always) static func exp16(_ x: SIMD16<Float>) -> SIMD16<Float> {
+        // Only lane-wise arithmetic, compare-and-select and bit casts: they compile to vector
+        // instructions (pointwiseMin/Max do not; they run lane by lane, ~30× slower).
+        let lo = SIMD16<Float>(repeating: -87.3), hi = SIMD16<Float>(repeating: 88.3)
+        var xc = x.replacing(with: lo, where: x .< lo)
+        xc = xc.replacing(with: hi, where: xc .> hi)
+        // Round x·log2(e) to the nearest integer by adding 1.5·2^23: the integer lands in the low mantissa bits.
+        let magic = SIMD16<Float>(repeating: 12_582_912)
+        let t = xc * 1.442_695_04 + magic
+        let n = t - magic
+        var r = xc - n * 0.693_359_375
+        r = r - n * -2.121_944_4e-4
+        var p = SIMD16<Float>(repeating: 1.987_569_15e-4)
+        p = p * r + 1.398_199_950_7e-3
+        p = p * r + 8.333_451_907_3e-3
+        p = p * r + 4.166_579_589_4e-2
+        p = p * r + 1.666_666_545_9e-1
+        p = p * r + 5.000_000_120_1e-1
+        let y = p * (r * r) + r + 1
+        let ni = unsafeBitCast(t, to: SIMD16<Int32>.self) &- unsafeBitCast(magic, to: SIMD16<Int32>.self)
+        return y * unsafeBitCast((ni &+ 127) &<< 23, to: SIMD16<Float>.self)
+    }
+
+    /// The largest of `row[0..<n]`.
+    static func maxValue(_ row: UnsafePointer<Float>, _ n: Int) -> Float {
+        let raw = UnsafeRawPointer(row)
+        var mv = SIMD16<Float>(repeating: -.infinity)
+        var i = 0
+        while i + 16 <= n {
+            let v = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
+            mv = mv.replacing(with: v, where: v .> mv)
+            i += 16
+        }
+        var m = mv.max()
+        while i < n { m = max(m, row[i]); i += 1 }
+        return m
+    }
+
+    /// log Σ exp(row[0..<n]), with each 16-lane block's sum accumulated in f64.
+    static func logSumExp(_ row: UnsafePointer<Float>, _ n: Int) -> Double {
+        let m = maxValue(row, n)
+        let raw = UnsafeRawPointer(row), mv = SIMD16<Float>(repeating: m)
+        var s: Double = 0, i = 0
+        // Lane sums in f32 over blocks of 256 values (each term ≤ 1), then into f64.
+        while i + 16 <= n {
+            var acc = SIMD16<Float>(repeating: 0)
+            let stop = min(n - n % 16, i + 256)
+            while i < stop { acc += exp16(raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self) - mv); i += 16 }
+            s += Double(acc.sum())
+        }
+        while i < n { s += Double(expf(row[i] - m)); i += 1 }
+        return Double(m) + log(s)
+    }
+
+    /// row[i] = scale · exp(row[i] − shift), in place (with shift = log Σ exp(row): scale · softmax).
+    static func scaledExp(_ row: UnsafeMutablePointer<Float>, _ n: Int, shift: Float, scale: Float) {
+        let raw = UnsafeMutableRawPointer(row), sv = SIMD16<Float>(repeating: shift)
+        var i = 0
+        while i + 16 <= n {
+            let e = exp16(raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self) - sv) * scale
+            raw.storeBytes(of: e, toByteOffset: i * 4, as: SIMD16<Float>.self)
+            i += 16
+        }
+        while i < n { row[i] = scale * expf(row[i] - shift); i += 1 }
+    }
+
+    /// In-place softmax of `row[0..<n]` (entries of −∞ get ~1e-38 / Σ, i.e. zero in practice).
+    static func softmax(_ row: UnsafeMutablePointer<Float>, _ n: Int) {
+        let m = maxValue(row, n)
+        let raw = UnsafeMutableRawPointer(row), mv = SIMD16<Float>(repeating: m)
+        var acc = SIMD16<Float>(repeating: 0), tail: Float = 0, i = 0
+        while i + 16 <= n {
+            let e = exp16(raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self) - mv)
+            raw.storeBytes(of: e, toByteOffset: i * 4, as: SIMD16<Float>.self)
+            acc += e
+            i += 16
+        }
+        while i < n { let e = expf(row[i] - m); row[i] = e; tail += e; i += 1 }
+        let inv = 1 / (acc.sum() + tail)
+        for j in 0..<n { row[j] *= inv }
+    }
+
+    @inline(__always) static func load16(_ p: UnsafePointer<Float>, _ i: Int) -> SIMD16<Float> {
+        UnsafeRawPointer(p).loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
+    }
+    @inline(__always) static func store16(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>, _ i: Int) {
+        UnsafeMutableRawPointer(p).storeBytes(of: v, toByteOffset: i * 4, as: SIMD16<Float>.self)
+    }
+    /// The gated MLP's activation, in place: z[i] *= act(g[i]) with act = SiLU or GELU (tanh form), n values.
+    static func gatedActivation(_ z: UnsafeMutablePointer<Float>, gate g: UnsafePointer<Float>, _ n: Int, geluTanh: Bool) {
+        var i = 0
+        while i + 16 <= n {
+            let x = load16(g, i)
+            let act: SIMD16<Float>
+            if geluTanh {
+                let u: SIMD16<Float> = 0.797_884_560_8 * (x + 0.044715 * x * x * x)
+                let e = exp16(2 * u)
+                act = x * (e / (e + 1))
+            }
+            else { act = x / (1 + exp16(-x)) }
+            store16(load16(z, i) * act, z, i)
+            i += 16
+        }
+        while i < n { z[i] *= geluTanh ? Kernels.geluTanh(g[i]) : Kernels.silu(g[i]); i += 1 }
+    }
+
+    /// Backward of `gatedActivation`: da = dz · act(g), dg = dz · a · act′(g), n values.
+    static func gatedActivationBackward(dz: UnsafePointer<Float>, a: UnsafePointer<Float>, g: UnsafePointer<Float>,
+                                        da: UnsafeMutablePointer<Float>, dg: UnsafeMutablePointer<Float>, _ n: Int, geluTanh: Bool) {
+        var i = 0
+        let k: Float = 0.797_884_560_8
+        while i + 16 <= n {
+            let x = load16(g, i), d = load16(dz, i)
+            let act: SIMD16<Float>, dact: SIMD16<Float>
+            if geluTanh {
+                let x2: SIMD16<Float> = x * x
+                let u: SIMD16<Float> = k * (x + 0.044715 * x2 * x)
+                // With E = e^{2u}: (1 + tanh u)/2 = E/(E+1) and 1 − tanh²u = 4E/(E+1)², free of cancellation.
+                let e = exp16(2 * u)
+                let inv: SIMD16<Float> = 1 / (e + 1)
+                let half: SIMD16<Float> = e * inv
+                act = x * half
+                let sech2: SIMD16<Float> = 4 * half * inv
+                let du: SIMD16<Float> = k * (1 + 0.134145 * x2)
+                dact = half + 0.5 * x * sech2 * du
+            } else {
+                let s = 1 / (1 + exp16(-x))
+                act = x * s
+                dact = s * (1 + x * (1 - s))
+            }
+            store16(d * act, da, i)
+            store16(d * load16(a, i) * dact, dg, i)
+            i += 16
+        }
+        while i < n {
+            let x = g[i]
+            da[i] = dz[i] * (geluTanh ? Kernels.geluTanh(x) : Kernels.silu(x))
+            dg[i] = dz[i] * a[i] * (geluTanh ? Backward.geluTanhGrad(x) : Backward.siluGrad(x))
+            i += 1
+        }
+    }
+
+    /// Runs `body(r)` for every r in 0..<rows, on two or more threads when BLAS may use them
+    /// (the caller is the only worker) and there is enough work; otherwise inline.
+    static func forRows(_ rows: Int, cost: Int, _ body: (Int) -> Void) {
+        let threads = min(BLAS.threads, rows)
+        guard threads > 1, rows * cost > 1 << 18 else { for r in 0..<rows { body(r) }; return }
+        DispatchQueue.concurrentPerform(iterations: threads) { k in
+            var r = k
+            while r < rows { body(r); r += threads }
+        }
+    }
+}
