@@ -31,6 +31,15 @@ final class GnuplotRenderer: ChartRenderer {
     /// (an undefined point) to keep the later blocks' index numbers.
     static func data(_ c: Chart) -> String {
         var s = "# \(c.title)\n"
+        if let h = c.heatmap {
+            // Grid form (x = column, y = row, value), a blank line after each row; NaN = missing cell.
+            s += "# heatmap: column row value (\(h.valueLabel))\n"
+            for (r, row) in h.values.enumerated() {
+                for (k, v) in row.enumerated() { s += v.isNaN ? "\(k) \(r) NaN\n" : String(format: "%d %d %.6g\n", k, r, v) }
+                s += "\n"
+            }
+            return s
+        }
         for (i, se) in c.series.enumerated() {
             s += "# index \(i): \(se.label)\n"
             for (x, y) in se.points { s += String(format: "%.6g %.6g\n", x, y) }
@@ -50,6 +59,17 @@ final class GnuplotRenderer: ChartRenderer {
     /// The plotting commands (without terminal/output lines), reading `dataFile`.
     static func script(_ c: Chart, dataFile: String, dumb: Bool = false) -> String {
         var s = "set title \(quote(c.title))\nset xlabel \(quote(c.xLabel))\nset ylabel \(quote(c.yLabel))\n"
+        if let h = c.heatmap {
+            func tics(_ labels: [String]) -> String { "(" + labels.enumerated().map { "\(quote($0.element)) \($0.offset)" }.joined(separator: ", ") + ")" }
+            s += "set datafile missing 'NaN'\nset xtics \(tics(h.columnLabels))\nset ytics \(tics(h.rowLabels))\n"
+            s += String(format: "set xrange [-0.5:%.1f]\nset yrange [-0.5:%.1f]\n", Double(h.columnLabels.count) - 0.5, Double(h.rowLabels.count) - 0.5)
+            // Light palette so the printed values stay readable; each cell is a filled box, so a
+            // missing (NaN) cell is simply left blank (an image plot needs a complete grid).
+            s += "set cblabel \(quote(h.valueLabel))\nset palette defined (0 '#f7fbff', 1 '#c6dbef', 2 '#6baed6')\nunset key\n"
+            let f = quote(dataFile)
+            return s + "plot \(f) using 1:2:(0.5):(0.5):3 with boxxyerror fill solid 1.0 noborder lc palette, \\\n"
+                + "     \(f) using 1:2:(sprintf('%.3f', $3)) with labels font ',9'\n"
+        }
         s += "set key outside right top\nset grid\n"
         if let h = c.hLine { s += String(format: "set arrow from graph 0, first %.6g to graph 1, first %.6g nohead dashtype 2\n", h.value, h.value) }
         for (x, y, label) in c.marks where !label.isEmpty {
@@ -102,7 +122,9 @@ final class GnuplotRenderer: ChartRenderer {
             written += ["\(dir)/\(c.name).png", "\(dir)/\(c.name).svg"]
         }
         var text: String? = nil
-        if inline {
+        if inline, let h = c.heatmap {
+            text = c.title + "\n" + h.text
+        } else if inline {
             let cols = Int(ProcessInfo.processInfo.environment["COLUMNS"] ?? "") ?? 100
             text = try run("set terminal dumb size \(max(60, min(cols, 160))),24\n" + GnuplotRenderer.script(c, dataFile: dat, dumb: true))
         }

@@ -19,9 +19,40 @@ public struct Chart: Equatable {
     public var hLine: (value: Double, label: String)?
     /// Marked points: (x, y, label).
     public var marks: [(Double, Double, String)] = []
+    /// A matrix drawn as a heatmap instead of series (e.g. layer × epoch, or an interference matrix).
+    public var heatmap: Heatmap?
 
     public static func == (a: Chart, b: Chart) -> Bool {
-        a.name == b.name && a.title == b.title && a.series == b.series && a.band.elementsEqual(b.band) { $0 == $1 }
+        a.name == b.name && a.title == b.title && a.series == b.series && a.band.elementsEqual(b.band) { $0 == $1 } && a.heatmap == b.heatmap
+    }
+}
+
+/// A labelled matrix for a heatmap: `values[row][column]`; NaN marks a missing cell.
+public struct Heatmap: Equatable {
+    public var rowLabels: [String]
+    public var columnLabels: [String]
+    public var values: [[Double]]
+    /// What the colour means, e.g. "validation acc_norm".
+    public var valueLabel: String
+    public init(rowLabels: [String], columnLabels: [String], values: [[Double]], valueLabel: String) {
+        self.rowLabels = rowLabels; self.columnLabels = columnLabels; self.values = values; self.valueLabel = valueLabel
+    }
+    public static func == (a: Heatmap, b: Heatmap) -> Bool {
+        a.rowLabels == b.rowLabels && a.columnLabels == b.columnLabels && a.valueLabel == b.valueLabel
+            && a.values.elementsEqual(b.values) { $0.elementsEqual($1) { $0 == $1 || ($0.isNaN && $1.isNaN) } }
+    }
+
+    /// The matrix as an aligned text table (the terminal's rendering; gnuplot's dumb terminal cannot draw images).
+    public var text: String {
+        let w = max(7, (rowLabels.map { $0.count }.max() ?? 0) + 1)
+        let cw = max(7, (columnLabels.map { $0.count }.max() ?? 0) + 1)
+        func pad(_ s: String, _ n: Int) -> String { String(repeating: " ", count: max(0, n - s.count)) + s }
+        var t = pad("", w) + columnLabels.map { pad($0, cw) }.joined() + "\n"
+        for (r, row) in values.enumerated() {
+            t += pad(r < rowLabels.count ? rowLabels[r] : "", w)
+            t += row.map { pad($0.isNaN ? "·" : String(format: "%.3f", $0), cw) }.joined() + "\n"
+        }
+        return t
     }
 }
 

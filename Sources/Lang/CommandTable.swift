@@ -79,7 +79,7 @@ public enum CommandTable {
         CommandSpec(name: "plot", summary: "chart a sweep (layer curve with 95% band, ‖v‖/‖h‖, epochs, gradient screen) or a train result (loss and validation per epoch)",
                     positional: [ParamSpec("name", .word, default: "_", "a sweep or train result variable", completes: .variable)],
                     requiredPositionals: 0,
-                    named: [ParamSpec("what", .choice(["all", "layers", "norms", "epochs", "screen"]), default: "all", "which sweep charts"),
+                    named: [ParamSpec("what", .choice(["all", "layers", "norms", "epochs", "screen", "heatmap"]), default: "all", "which sweep charts (heatmap: layer × epoch)"),
                             ParamSpec("to", .path, default: "the run directory", "where PNG and SVG files go", completes: .file)],
                     examples: ["r = sweep hellaswag layers all", "plot r", "plot r what=layers to=charts", "t = train hellaswag layer=12", "plot t"], openKeys: false),
         CommandSpec(name: "report", summary: "write the session so far as a markdown notebook: each command, its output, tables, charts, raw JSON",

@@ -21,6 +21,16 @@ extension Session {
                            series: r.layers.map { l in .init(label: "layer \(l.layer)", points: l.epochValMetric.enumerated().map { (Double($0.offset), $0.element) }, withPoints: true) })
         epochs.marks = r.layers.compactMap { l in l.bestEpoch < l.epochValMetric.count ? (Double(l.bestEpoch), l.epochValMetric[l.bestEpoch], "") : nil }
         var out = [curve, norms, epochs]
+        // Layer × epoch heatmap of the validation metric (a layer that stopped early has empty cells).
+        let maxEpochs = r.layers.map { $0.epochValMetric.count }.max() ?? 0
+        if r.layers.count > 1 && maxEpochs > 1 {
+            let values = r.layers.map { l in (0..<maxEpochs).map { $0 < l.epochValMetric.count ? l.epochValMetric[$0] : .nan } }
+            var heat = Chart(name: "layer-epoch", title: "validation \(r.metricName) by layer and epoch (epoch 0 = base)", xLabel: "epoch",
+                             yLabel: "layer", series: [])
+            heat.heatmap = Heatmap(rowLabels: r.layers.map { "\($0.layer)" }, columnLabels: (0..<maxEpochs).map { "\($0)" },
+                                   values: values, valueLabel: "validation \(r.metricName)")
+            out.append(heat)
+        }
         if !r.screen.isEmpty {
             out.append(Chart(name: "gradient-screen", title: "gradient screen: ‖Σ dL/dh‖ at v = 0", xLabel: "layer (−1 = embeddings)",
                              yLabel: "gradient norm", series: [.init(label: "‖dL/dh‖", points: r.screen.enumerated().map { (Double($0.offset - 1), $0.element) }, withPoints: true)]))
@@ -62,7 +72,7 @@ extension Session {
         case .sweep(let r):
             charts = Session.charts(of: r); runDir = r.runDir
             if let only = str(s.named("what")), only != "all" {
-                let map = ["layers": "layer-curve", "norms": "norm-ratio", "epochs": "epochs", "screen": "gradient-screen"]
+                let map = ["layers": "layer-curve", "norms": "norm-ratio", "epochs": "epochs", "screen": "gradient-screen", "heatmap": "layer-epoch"]
                 charts = charts.filter { $0.name == map[only] }
             }
         case .train(let t):

@@ -24,7 +24,7 @@ final class GnuplotTests: XCTestCase {
 
     func testLayerCurveScriptAndDataMatchGolden() throws {
         let charts = Session.charts(of: GnuplotTests.fixtureSweep())
-        XCTAssertEqual(charts.map { $0.name }, ["layer-curve", "norm-ratio", "epochs", "gradient-screen"])
+        XCTAssertEqual(charts.map { $0.name }, ["layer-curve", "norm-ratio", "epochs", "layer-epoch", "gradient-screen"])
         let curve = charts[0]
         XCTAssertEqual(GnuplotRenderer.data(curve), try golden("layer-curve.dat"))
         XCTAssertEqual(GnuplotRenderer.script(curve, dataFile: "layer-curve.dat"), try golden("layer-curve.gp"))
@@ -57,5 +57,38 @@ final class GnuplotTests: XCTestCase {
         }
         XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/layer-curve.dat"))
         XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/layer-curve.gp"))
+    }
+}
+
+extension GnuplotTests {
+    /// The layer × epoch heatmap: matrix data and image script against golden files, a text table
+    /// inline, and a real PNG where gnuplot is installed.
+    func testLayerEpochHeatmap() throws {
+        var sweep = GnuplotTests.fixtureSweep()
+        sweep.layers[2] = LayerResult(layer: 16, valN: 64, valMetric: 0.44, valLow: 0.34, valHigh: 0.54, valAcc: 0.42, valAccNorm: 0.44,
+                                      bestEpoch: 1, vectorNorm: 0.5, normRatio: 0.17, seconds: 1, seedMetrics: [0.44],
+                                      epochValMetric: [0.40, 0.44], epochTrainLoss: [0, 1.2])   // stopped early: one missing cell
+        let heat = try XCTUnwrap(Session.charts(of: sweep).first { $0.name == "layer-epoch" })
+        let h = try XCTUnwrap(heat.heatmap)
+        XCTAssertEqual(h.rowLabels, ["0", "8", "16"]); XCTAssertEqual(h.columnLabels, ["0", "1", "2"])
+        XCTAssertTrue(h.values[2][2].isNaN)
+        let data = GnuplotRenderer.data(heat), script = GnuplotRenderer.script(heat, dataFile: "layer-epoch.dat")
+        if ProcessInfo.processInfo.environment["AFT_UPDATE_GOLDEN"] == "1" {   // regenerate after an intended change
+            let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().path + "/Golden"
+            try data.write(toFile: dir + "/layer-epoch.dat", atomically: true, encoding: .utf8)
+            try script.write(toFile: dir + "/layer-epoch.gp", atomically: true, encoding: .utf8)
+        }
+        XCTAssertEqual(data, try golden("layer-epoch.dat"))
+        XCTAssertEqual(script, try golden("layer-epoch.gp"))
+        XCTAssertEqual(h.text, "             0      1      2\n      0  0.400  0.400  0.410\n      8  0.400  0.460  0.470\n     16  0.400  0.440      ·\n")
+        let r = GnuplotRenderer()
+        guard r.binary != nil else { throw XCTSkip("gnuplot not installed") }
+        let dir = NSTemporaryDirectory() + "aft-heat-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (files, text) = try r.render(heat, dir: dir, files: true, inline: true)
+        let png = try Data(contentsOf: URL(fileURLWithPath: try XCTUnwrap(files.first { $0.hasSuffix(".png") })))
+        XCTAssertEqual(Array(png.prefix(4)), [0x89, 0x50, 0x4E, 0x47])
+        XCTAssertEqual(png[16..<20].reduce(0) { $0 << 8 | Int($1) }, 960)
+        XCTAssertTrue(text?.contains("0.470") == true, text ?? "")
     }
 }
