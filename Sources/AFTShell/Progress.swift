@@ -5,6 +5,8 @@ import Lang
 final class TerminalProgress: ProgressSink {
     let isTTY = isatty(STDERR_FILENO) != 0
     var label = "", total = 0, start = Date(), lastDraw = Date.distantPast, lastPlain = -1
+    /// Whether a progress line is on the screen now.
+    var drawn = false
 
     func begin(_ label: String, total: Int) {
         self.label = label; self.total = total; start = Date(); lastDraw = .distantPast; lastPlain = -1
@@ -21,6 +23,7 @@ final class TerminalProgress: ProgressSink {
         if isTTY {
             guard now.timeIntervalSince(lastDraw) > 0.1 || done == total else { return }
             lastDraw = now
+            drawn = true
             FileHandle.standardError.write(("\r\u{1B}[K" + line).data(using: .utf8)!)
         } else {
             let decile = total > 0 ? done * 10 / total : 0
@@ -30,7 +33,15 @@ final class TerminalProgress: ProgressSink {
         }
     }
 
-    func end() { if isTTY { FileHandle.standardError.write("\r\u{1B}[K".data(using: .utf8)!) } }
+    func end() { clear() }
+
+    /// Erases the progress line, if one is drawn, so that a printed result starts on a clean line
+    /// (the next `advance` draws it again below).
+    func clear() {
+        guard isTTY, drawn else { return }
+        drawn = false
+        FileHandle.standardError.write("\r\u{1B}[K".data(using: .utf8)!)
+    }
 
     func fmt(_ s: Double) -> String {
         let t = Int(s.rounded())

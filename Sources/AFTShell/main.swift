@@ -18,8 +18,9 @@ Environment: AFT_MODELS (model cache), AFT_DATA (data directory), AFT_HISTORY (h
 Inside the shell, 'help' lists the commands.
 """
 
-let session = Session()
 let progress = TerminalProgress()
+// Results print on a clean line: a progress line being drawn is erased first.
+let session = Session(output: { text in progress.clear(); print(text) })
 session.progress = progress
 let gnuplot = GnuplotRenderer()
 session.chartRenderer = gnuplot

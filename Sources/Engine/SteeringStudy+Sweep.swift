@@ -88,11 +88,12 @@ extension SteeringStudy {
                     do {
                         let t0 = Date()
                         let (runs, best) = try trainSeeds(layer: l, baseSeed: splits.seed &* 7919 &+ UInt64(l), base: baseEval, trainer: own) { s, n in
+                            // Progress from every worker goes through the lock: the sink is not thread-safe.
                             lock.lock()
+                            defer { lock.unlock() }
                             stepsDone[l] = (s, n)
                             let d = stepsDone.values.reduce(0) { $0 + $1.0 }
                             let total = stepsDone.values.first.map { $0.1 * pending.count } ?? 1
-                            lock.unlock()
                             onProgress(parallel > 1 ? "train layers \(pending.first!)…\(pending.last!) (\(parallel) at a time)" : "layer \(l)", parallel > 1 ? d : s,
                                        parallel > 1 ? total : n)
                         }
