@@ -51,6 +51,11 @@ extension Session {
             loss.series.append(.init(label: "train" + tag, points: pts(r) { $0.trainLoss }, withPoints: true))
             loss.series.append(.init(label: "validation" + tag, points: pts(r) { $0.valLoss }, withPoints: true))
         }
+        // The early-stop (best, restored) epoch of each seed, on its validation loss curve.
+        loss.marks = t.runs.compactMap { r in
+            guard r.bestEpoch < r.history.count, r.history[r.bestEpoch].valLoss.isFinite else { return nil }
+            return (Double(r.bestEpoch), r.history[r.bestEpoch].valLoss, r.seed == t.selectedSeed ? "early stop: epoch \(r.bestEpoch)" : "")
+        }
         let metric: (EpochRecord) -> Double = t.metricName == "acc_norm" ? { $0.valAccNorm } : { $0.valAcc }
         var val = Chart(name: "train-val", title: "\(t.name): validation \(t.metricName) per epoch (epoch 0 = base)", xLabel: "epoch",
                         yLabel: "validation \(t.metricName)",

@@ -35,6 +35,7 @@ final class NotebookTests: XCTestCase {
         XCTAssertEqual(charts[0].series.map { $0.label }, ["train (seed 11)", "validation (seed 11)", "train (seed 12)", "validation (seed 12)"])
         XCTAssertEqual(charts[0].series[0].points.map { $0.0 }, [1, 2])
         XCTAssertEqual(charts[0].series[1].points.map { $0.1 }, [1.30, 1.20, 1.22])
+        XCTAssertEqual(charts[0].marks.map { $0.1 }, [1.20, 1.12], "each seed's early-stop epoch on its validation loss")
         // Validation metric (acc_norm) per epoch, one line per seed; each seed's best epoch marked, the selected one labelled.
         XCTAssertEqual(charts[1].series.map { $0.label }, ["seed 11", "seed 12"])
         XCTAssertEqual(charts[1].series[1].points.map { $0.1 }, [0.40, 0.47, 0.50])
