@@ -25,8 +25,13 @@ public final class ResidualCache {
     }
 
     /// Runs every sequence up to the highest requested layer, `workers` sequences at a time.
+    ///
+    /// `atTop(i, x)` receives item i's f32 residual after the highest cached layer, on the worker's
+    /// thread, so that the rest of a forward pass (e.g. base-model scores) can start from it instead
+    /// of being recomputed from the embeddings.
     public init(model tf: Transformer, seqs: [PackedSequence], layers: [Int], workers: Int, spillDirectory: String? = nil,
-                shouldStop: () -> Bool = { false }, progress: (Int) -> Void = { _ in }) throws {
+                shouldStop: () -> Bool = { false }, atTop: ((Int, [Float]) -> Void)? = nil,
+                progress: (Int) -> Void = { _ in }) throws {
         self.layers = layers.sorted(); self.seqs = seqs; hidden = tf.config.hidden
         var off: [Int] = [], total = 0
         for s in seqs { off.append(total); total += s.count * tf.config.hidden * layers.count }
@@ -66,6 +71,7 @@ public final class ResidualCache {
                     }
                     slot += 1
                 }
+                atTop?(i, x)
                 lock.lock()
                 for k in norms.indices { normSum[k] += norms[k] }
                 rows += seqs[i].count

@@ -53,15 +53,17 @@ extension SteeringStudy {
         var groups = stride(from: 0, to: todo.count, by: perGroup).map { Array(todo[$0..<min(todo.count, $0 + perGroup)]) }
         if groups.isEmpty { groups = [[layers.first ?? 0]] }
         outer: for (gi, group) in groups.enumerated() {
-            try prepare(layers: group, spillDirectory: toDisk ? runDir : nil) {
+            // The first pass also finishes the validation items' forward passes: the base model's scores.
+            let fromCache = try prepare(layers: group, spillDirectory: toDisk ? runDir : nil, scoreBase: baseEval == nil) {
                 onProgress("caching residuals (layers \(group.first!)…\(group.last!)\(toDisk ? ", on disk" : ""))", $0, $1)
             }
+            if baseEval == nil, let b = fromCache { baseEval = b }
             result.cacheBytes = max(result.cacheBytes, cache?.bytes ?? 0)
             result.cacheOnDisk = result.cacheOnDisk || (cache?.onDisk ?? false)
             result.cachePasses += 1
-            let t = try trainer()
-            // The base model's validation scores (v = 0): the same at every layer, computed once.
-            if baseEval == nil { baseEval = t.evaluate(valIdx, layer: group[0], v: [Float](repeating: 0, count: model.config.hidden), config: config) }
+            // The base model's validation scores (v = 0) are the same at every layer: computed once
+            // (above, or here when the cache was already there).
+            if baseEval == nil { baseEval = try trainer().evaluate(valIdx, layer: group[0], v: [Float](repeating: 0, count: model.config.hidden), config: config) }
             if gi == 0 && screenItems > 0 { result.screen = gradientScreen(items: screenItems) }
             // Layers are independent: with several cores, train one layer per core, each with
             // single-threaded BLAS (small per-item GEMMs scale better across layers than across threads).

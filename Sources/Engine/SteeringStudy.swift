@@ -47,11 +47,29 @@ public final class SteeringStudy {
     public func cacheBytes(layers: Int) -> Int { ResidualCache.estimate(seqs, hidden: model.config.hidden, layers: layers) }
 
     /// Computes (or reuses) the residual cache for `layers`, in memory or in a scratch file in `spillDirectory`.
-    public func prepare(layers: [Int], spillDirectory: String? = nil, progress: (Int, Int) -> Void = { _, _ in }) throws {
-        if let c = cache, Set(layers).isSubset(of: Set(c.layers)) { return }
+    ///
+    /// With `scoreBase`, the validation items' forward passes continue from the top cached layer
+    /// through the head: their base-model (v = 0) scores and loss come back with no second pass.
+    @discardableResult
+    public func prepare(layers: [Int], spillDirectory: String? = nil, scoreBase: Bool = false,
+                        progress: (Int, Int) -> Void = { _, _ in }) throws -> (scores: [ItemScore], loss: Double)? {
+        if let c = cache, Set(layers).isSubset(of: Set(c.layers)) { return nil }
         cache = nil   // release the old cache before building the next
-        cache = try ResidualCache(model: model.transformer, seqs: seqs, layers: layers, workers: workers, spillDirectory: spillDirectory,
-                                  shouldStop: shouldStop) { progress($0, self.seqs.count) }
+        let top = layers.max() ?? 0, tf = model.transformer, cfg = config, its = items
+        let isVal = Set(valIdx)
+        let lock = NSLock()
+        var base: [Int: SteeringEval] = [:]
+        let zero = [Float](repeating: 0, count: model.config.hidden)
+        cache = try ResidualCache(model: tf, seqs: seqs, layers: layers, workers: workers, spillDirectory: spillDirectory,
+                                  shouldStop: shouldStop, atTop: scoreBase ? { i, x in
+            guard isVal.contains(i) else { return }
+            let ev = tf.steer(self.seqs[i], residual: x, layer: top, v: zero, gold: its[i].gold,
+                              choiceChars: its[i].choices.map { $0.unicodeScalars.count }, loss: cfg.loss, normalize: cfg.normalize, wantGrad: false)
+            lock.lock(); base[i] = ev; lock.unlock()
+        } : nil) { progress($0, self.seqs.count) }
+        guard scoreBase, base.count == valIdx.count else { return nil }
+        let scores = valIdx.map { i in ItemScore(doc: its[i].doc, gold: its[i].gold, ll: base[i]!.ll, choiceChars: its[i].choices.map { $0.unicodeScalars.count }) }
+        return (scores, valIdx.reduce(0.0) { $0 + base[$1]!.loss } / Double(max(1, valIdx.count)))
     }
 
     public func trainer() throws -> SteeringTrainer {

@@ -25,6 +25,14 @@ final class SweepTests: XCTestCase {
         let a = try mem.sweep(layers: layers, outDir: out + "/a", cacheBudget: 1 << 34, screenItems: 0, onLayer: { _, _ in }, onProgress: { _, _, _ in })
         XCTAssertEqual(a.cachePasses, 1); XCTAssertFalse(a.cacheOnDisk)
         XCTAssertEqual(a.cacheBytes, mem.cacheBytes(layers: 3))
+        // The base line came out of the caching pass (finished through the head): it must agree with
+        // scoring the validation items at v = 0 from the cache.
+        let direct = try mem.trainer().evaluate(mem.valIdx, layer: 3, v: [Float](repeating: 0, count: m.config.hidden), config: mem.config)
+        XCTAssertEqual(a.baseMetric, EvalSummary(direct.scores).accNorm)
+        let plain = Scorer(model: m).scoreAll(mem.valIdx.map { mem.items[$0] }, workers: 1)
+        for (x, y) in zip(direct.scores, plain) {
+            for (p, q) in zip(x.ll, y.ll) { XCTAssertEqual(p, q, accuracy: 0.02, "doc \(x.doc): steering at v = 0 is the base model") }
+        }
 
         // Over budget: auto spills to a scratch file in the run directory, computed once, unlinked at once.
         let disk = try study(m, spill: .auto)
