@@ -6,15 +6,47 @@ extension Scorer {
     /// Same log-likelihoods as `score(_:)`, with far better GEMM efficiency on short items.
     public func scoreBatch(_ items: [MCItem], hook: Transformer.ResidualHook? = nil) -> [ItemScore] {
         guard !items.isEmpty else { return [] }
-        let tf = model.transformer, c = tf.config, d = c.hidden, V = c.vocabSize
+        let tf = model.transformer
         let seqs = items.map { packed($0) }
         var x: [Float] = []
         for s in seqs { x += tf.embed(s) }
-        let T = x.count / d
-        for l in 0..<c.layers {
+        x = run(x, seqs, layers: 0..<tf.config.layers, hook: hook)
+        return headScores(x, items, seqs)
+    }
+
+    /// Base and steered scores of the same items in one pass: blocks 0…`layer` run once, then the
+    /// stream is copied, `v` is added to the copy at every position, and both continue to the head.
+    /// Equal to `scoreBatch` without and with the steering hook; the shared part is computed once.
+    public func scoreBatchPair(_ items: [MCItem], layer: Int, vector v: [Float]) -> [(base: ItemScore, steered: ItemScore)] {
+        guard !items.isEmpty else { return [] }
+        let tf = model.transformer, n = tf.config.layers, d = tf.config.hidden
+        let seqs = items.map { packed($0) }
+        var x: [Float] = []
+        for s in seqs { x += tf.embed(s) }
+        let split = min(max(layer, -1), n - 1)
+        x = run(x, seqs, layers: 0..<(split + 1), hook: nil)
+        var y = x
+        for t in 0..<(y.count / d) { for i in 0..<d { y[t * d + i] += v[i] } }
+        x = run(x, seqs, layers: (split + 1)..<n, hook: nil)
+        y = run(y, seqs, layers: (split + 1)..<n, hook: nil)
+        return Array(zip(headScores(x, items, seqs), headScores(y, items, seqs)))
+    }
+
+    /// Blocks `layers` over the stacked rows of `seqs` (the hook, if any, after each block).
+    func run(_ x: [Float], _ seqs: [PackedSequence], layers: Range<Int>, hook: Transformer.ResidualHook?) -> [Float] {
+        let tf = model.transformer
+        var x = x
+        let T = x.count / tf.config.hidden
+        for l in layers {
             x = tf.blockForward(l, x, seqs, record: false).0
             if let hook = hook { x.withUnsafeMutableBufferPointer { hook(l, $0.baseAddress!, T) } }
         }
+        return x
+    }
+
+    /// Final norm, logits of the scored rows only, and each item's per-choice log-likelihoods.
+    func headScores(_ x: [Float], _ items: [MCItem], _ seqs: [PackedSequence]) -> [ItemScore] {
+        let tf = model.transformer, d = tf.config.hidden, V = tf.config.vocabSize, T = x.count / d
         let hidden = tf.normed(tf.finalNorm, x, rows: T, d: d)
         var rows: [Int] = [], rowIndex: [Int: Int] = [:]
         var r0 = 0

@@ -153,13 +153,12 @@ extension Session {
         let scorer = Scorer(model: m)
         let vec = SteeringVector(name: name, values: best.vector, layer: layer, metadata: meta)
         let test = st.testItems
-        let base = scorer.scoreAll(test, hook: nil, shouldStop: { self.cancelled })
-        let steered = scorer.scoreAll(test, hook: steeringHook(vec), shouldStop: { self.cancelled })
-        let n = min(base.count, steered.count)
-        let rep = SteeringReport(layer: layer, base: Array(base.prefix(n)), steered: Array(steered.prefix(n)), vectorNorm: vec.norm,
+        // Base and steered share blocks 0…layer, computed once per item.
+        let pairs = scorer.scorePairs(test, layer: layer, vector: vec.values, shouldStop: { self.cancelled })
+        let rep = SteeringReport(layer: layer, base: pairs.map { $0.base }, steered: pairs.map { $0.steered }, vectorNorm: vec.norm,
                                  meanResidualNorm: st.cache?.meanResidualNorm(layer: layer) ?? 0)
         var v = vec
-        v.metadata["test_n"] = String(n)
+        v.metadata["test_n"] = String(pairs.count)
         for (k, sc) in [("base", rep.base), ("steered", rep.steered)] {
             let e = EvalSummary(sc)
             v.metadata["test_\(k)_acc"] = String(format: "%.6f", e.acc)

@@ -116,3 +116,30 @@ final class SweepTests: XCTestCase {
         XCTAssertNotEqual(other.runKey, second.runKey)
     }
 }
+
+extension SweepTests {
+    /// Base and steered test scores computed together (shared blocks below the steered layer) equal
+    /// the two separate passes, the steered one with the residual hook.
+    func testPairedScoringEqualsSeparatePasses() throws {
+        let m = try Fixtures.realModel("smollm2-135m")
+        let ds = try Dataset.load("arc-easy", dataDir: Fixtures.sharedData)
+        let items = Array(ds.items.prefix(6))
+        var g = SeededRandom(seed: 4)
+        let v = (0..<m.config.hidden).map { _ in Float(Double.random(in: -1...1, using: &g)) }
+        let layer = 10
+        let sc = Scorer(model: m)
+        let pairs = sc.scorePairs(items, layer: layer, vector: v, workers: 2)
+        let base = sc.scoreAll(items, workers: 2)
+        let steered = sc.scoreAll(items, workers: 2, hook: { l, x, rows in
+            guard l == layer else { return }
+            for t in 0..<rows { for i in 0..<v.count { x[t * v.count + i] += v[i] } }
+        })
+        XCTAssertEqual(pairs.count, items.count)
+        for (k, p) in pairs.enumerated() {
+            XCTAssertEqual(p.base.doc, base[k].doc)
+            for (a, b) in zip(p.base.ll, base[k].ll) { XCTAssertEqual(a, b, accuracy: 1e-4) }
+            for (a, b) in zip(p.steered.ll, steered[k].ll) { XCTAssertEqual(a, b, accuracy: 1e-4) }
+        }
+        XCTAssertNotEqual(pairs[0].base.ll, pairs[0].steered.ll, "the vector changes the scores")
+    }
+}
