@@ -49,7 +49,6 @@ extension SteeringStudy {
         let toDisk = !todo.isEmpty && (spill == .always || (spill == .auto && !fits))
         let perGroup = toDisk ? max(1, todo.count) : max(1, min(todo.count, cacheBudget / max(1, cacheBytes(layers: 1))))
         var baseEval: (scores: [ItemScore], loss: Double)? = nil
-        // Base validation scores (v = 0) need some cached layer; use the first group's.
         var groups = stride(from: 0, to: todo.count, by: perGroup).map { Array(todo[$0..<min(todo.count, $0 + perGroup)]) }
         if groups.isEmpty { groups = [[layers.first ?? 0]] }
         outer: for (gi, group) in groups.enumerated() {
