@@ -21,12 +21,22 @@ func completions(line: String, word: String, session: Session?) -> [String] {
     let before = line.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
     let typingFirst = before.isEmpty || (before.count == 1 && !line.hasSuffix(" "))
     if typingFirst { return (CommandTable.names + [":time", ":save"]).filter { $0.hasPrefix(word) } }
-    var cmd = before[0]
-    if cmd == ":time", before.count >= 2 { cmd = before[1] }
-    if before.count >= 2 && before[1] == "=" { cmd = before.count >= 3 ? before[2] : "" }
-    guard let spec = CommandTable.spec(cmd) else { return [] }
+    var cmdAt = 0
+    if before[0] == ":time", before.count >= 2 { cmdAt = 1 }
+    if before.count >= 2 && before[1] == "=" { cmdAt = 2 }
+    guard cmdAt < before.count, let spec = CommandTable.spec(before[cmdAt]) else { return [] }
     var out: [String] = spec.named.map { $0.name + "=" }
-    var kinds = Set(spec.positional.map { $0.completes })
+    // Which positional argument is being typed: the finished words after the command that are
+    // not `key=value` and not a keyword pair like `layers all` / `as NAME`.
+    let finished = Array(before[(cmdAt + 1)...].prefix(before.count - cmdAt - 1 - (line.hasSuffix(" ") ? 0 : 1)))
+    var position = 0, k = 0
+    while k < finished.count {
+        if finished[k].contains("=") { k += 1; continue }
+        if spec.named.contains(where: { $0.name == finished[k] }) { k += 2; continue }
+        position += 1; k += 1
+    }
+    var kinds: Set<CompletionKind> = position < spec.positional.count ? [spec.positional[position].completes] : []
+    if position < spec.positional.count, case .choice(let c) = spec.positional[position].type { out += c }
     if let eq = word.firstIndex(of: "=") {
         let key = String(word[..<eq])
         if let p = spec.named.first(where: { $0.name == key }) { kinds = [p.completes] }
@@ -63,7 +73,11 @@ func candidates(_ kinds: Set<CompletionKind>, _ s: Session?, partial: String = "
     if kinds.contains(.model) { out += ModelRegistry.allNames }
     if kinds.contains(.task) { out += Dataset.taskNames }
     if kinds.contains(.command) { out += CommandTable.names }
-    if kinds.contains(.variable) { out += (s?.variables.keys.sorted() ?? []) + ["model"] }
+    if kinds.contains(.variable) {
+        // Result variables, trained vectors (named by `as NAME`) and `model`, each once.
+        let names = Set(s?.variables.keys.map { $0 } ?? []).union(s?.vectors.keys.map { $0 } ?? [])
+        out += names.sorted() + ["model"]
+    }
     return out
 }
 

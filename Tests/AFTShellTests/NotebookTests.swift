@@ -182,6 +182,17 @@ final class NotebookTests: XCTestCase {
         XCTAssertEqual(completions(line: "set plot=in", word: "plot=in", session: nil), ["plot=inline"])
         XCTAssertEqual(completions(line: "sweep hellaswag loss=", word: "loss=", session: nil), ["loss=choice", "loss=lm"])
         XCTAssertEqual(completions(line: "rep", word: "rep", session: nil), ["report"])
+        // Vector names (from `train … as NAME`) complete wherever a vector or variable goes.
+        let s = Session(output: { _ in })
+        s.vectors["hs12"] = SteeringVector(name: "hs12", values: [0, 1], layer: 12, metadata: [:])
+        s.variables["r"] = .text("x")
+        XCTAssertEqual(completions(line: "save h", word: "h", session: s), ["hs12"])
+        XCTAssertEqual(completions(line: "eval hellaswag with=", word: "with=", session: s), ["with=hs12", "with=r", "with=model"])
+        // Each positional argument completes its own kind: vector, then format, then a path.
+        XCTAssertEqual(completions(line: "export ", word: "", session: s), ["hs12", "r", "model"])
+        XCTAssertEqual(completions(line: "export hs12 g", word: "g", session: s), ["gguf"])
+        XCTAssertEqual(completions(line: "export hs12 gguf \(tmp)/st", word: "\(tmp)/st", session: s), ["\(tmp)/study.aft"])
+        XCTAssertEqual(completions(line: "sweep hellaswag layers all ep", word: "ep", session: s), ["epochs="])
         XCTAssertTrue(fileCandidates(tmp + "/.h").contains(tmp + "/.hidden"))
         XCTAssertFalse(fileCandidates(tmp + "/").contains(tmp + "/.hidden"))
     }
