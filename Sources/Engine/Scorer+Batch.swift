@@ -8,19 +8,19 @@ extension Scorer {
     /// Returns the scores of all finished items, in order.
     public func scoreAll(_ items: [MCItem], workers: Int = ProcessInfo.processInfo.activeProcessorCount, hook: Transformer.ResidualHook? = nil,
                          shouldStop: () -> Bool = { false }, onChunk: ([ItemScore]) -> Void = { _ in }) -> [ItemScore] {
-        inGroups(items, workers: workers, shouldStop: shouldStop, onChunk: onChunk) { scoreBatch($0, hook: hook) }
+        inGroups(items, workers: workers, shouldStop: shouldStop, onChunk: onChunk) { scoreBatch($0, seqs: $1, hook: hook) }
     }
 
     /// Base and steered scores of `items` (vector `v` added after block `layer`), sharing blocks
     /// 0…layer between the two; same workers, chunks and stopping as `scoreAll`.
     public func scorePairs(_ items: [MCItem], layer: Int, vector v: [Float], workers: Int = ProcessInfo.processInfo.activeProcessorCount,
                            shouldStop: () -> Bool = { false }) -> [(base: ItemScore, steered: ItemScore)] {
-        inGroups(items, workers: workers, shouldStop: shouldStop, onChunk: { _ in }) { scoreBatchPair($0, layer: layer, vector: v) }
+        inGroups(items, workers: workers, shouldStop: shouldStop, onChunk: { _ in }) { scoreBatchPair($0, seqs: $1, layer: layer, vector: v) }
     }
 
     /// Runs `batch` over packed groups of `items` on `workers` threads, chunk by chunk, in item order.
     func inGroups<R>(_ items: [MCItem], workers: Int, shouldStop: () -> Bool, onChunk: ([R]) -> Void,
-                     _ batch: ([MCItem]) -> [R]) -> [R] {
+                     _ batch: ([MCItem], [PackedSequence]) -> [R]) -> [R] {
         let w = max(1, workers)
         let savedThreads = BLAS.threads
         if w > 1 { BLAS.threads = 1 }
@@ -44,7 +44,7 @@ extension Scorer {
                     if stop || next >= gs.count { lock.unlock(); return }
                     let i = next; next += 1
                     lock.unlock()
-                    let r = batch(gs[i])
+                    let r = batch(gs[i].items, gs[i].seqs)
                     lock.lock(); results[i] = r; lock.unlock()
                     if shouldStop() { lock.lock(); stop = true; lock.unlock() }
                 }

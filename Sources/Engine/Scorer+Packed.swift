@@ -4,10 +4,11 @@ extension Scorer {
     /// Scores several items in one forward pass: their packed sequences are stacked row-wise so
     /// every linear layer runs on all rows at once (attention stays within each item).
     /// Same log-likelihoods as `score(_:)`, with far better GEMM efficiency on short items.
-    public func scoreBatch(_ items: [MCItem], hook: Transformer.ResidualHook? = nil) -> [ItemScore] {
+    /// `seqs`: the items' packed sequences when already made (by `groups`), so they are not tokenized again.
+    public func scoreBatch(_ items: [MCItem], seqs known: [PackedSequence]? = nil, hook: Transformer.ResidualHook? = nil) -> [ItemScore] {
         guard !items.isEmpty else { return [] }
         let tf = model.transformer
-        let seqs = items.map { packed($0) }
+        let seqs = known ?? items.map { packed($0) }
         var x: [Float] = []
         for s in seqs { x += tf.embed(s) }
         x = run(x, seqs, layers: 0..<tf.config.layers, hook: hook)
@@ -17,10 +18,11 @@ extension Scorer {
     /// Base and steered scores of the same items in one pass: blocks 0…`layer` run once, then the
     /// stream is copied, `v` is added to the copy at every position, and both continue to the head.
     /// Equal to `scoreBatch` without and with the steering hook; the shared part is computed once.
-    public func scoreBatchPair(_ items: [MCItem], layer: Int, vector v: [Float]) -> [(base: ItemScore, steered: ItemScore)] {
+    public func scoreBatchPair(_ items: [MCItem], seqs known: [PackedSequence]? = nil, layer: Int,
+                               vector v: [Float]) -> [(base: ItemScore, steered: ItemScore)] {
         guard !items.isEmpty else { return [] }
         let tf = model.transformer, n = tf.config.layers, d = tf.config.hidden
-        let seqs = items.map { packed($0) }
+        let seqs = known ?? items.map { packed($0) }
         var x: [Float] = []
         for s in seqs { x += tf.embed(s) }
         let split = min(max(layer, -1), n - 1)
@@ -70,15 +72,16 @@ extension Scorer {
         return out
     }
 
-    /// Splits items into consecutive groups of at most `maxTokens` packed tokens (at least one item each).
-    public func groups(_ items: [MCItem], maxTokens: Int) -> [[MCItem]] {
-        var out: [[MCItem]] = [], cur: [MCItem] = [], n = 0
+    /// Splits items into consecutive groups of at most `maxTokens` packed tokens (at least one item
+    /// each), with their packed sequences.
+    public func groups(_ items: [MCItem], maxTokens: Int) -> [(items: [MCItem], seqs: [PackedSequence])] {
+        var out: [(items: [MCItem], seqs: [PackedSequence])] = [], cur: [MCItem] = [], curSeqs: [PackedSequence] = [], n = 0
         for it in items {
-            let t = packed(it).count
-            if !cur.isEmpty && n + t > maxTokens { out.append(cur); cur = []; n = 0 }
-            cur.append(it); n += t
+            let p = packed(it)
+            if !cur.isEmpty && n + p.count > maxTokens { out.append((cur, curSeqs)); cur = []; curSeqs = []; n = 0 }
+            cur.append(it); curSeqs.append(p); n += p.count
         }
-        if !cur.isEmpty { out.append(cur) }
+        if !cur.isEmpty { out.append((cur, curSeqs)) }
         return out
     }
 }

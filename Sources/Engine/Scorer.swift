@@ -84,13 +84,22 @@ public final class Scorer {
 /// Accuracy summary of a set of scored items.
 public struct EvalSummary {
     public let n: Int
+    /// Items right by acc and by acc_norm.
+    public let hits: Int, hitsNorm: Int
     public let acc: Double
     public let accNorm: Double
     public init(_ s: [ItemScore]) {
         n = s.count
-        acc = n == 0 ? 0 : Double(s.filter { $0.correct }.count) / Double(n)
-        accNorm = n == 0 ? 0 : Double(s.filter { $0.correctNorm }.count) / Double(n)
+        hits = s.filter { $0.correct }.count
+        hitsNorm = s.filter { $0.correctNorm }.count
+        acc = n == 0 ? 0 : Double(hits) / Double(n)
+        accNorm = n == 0 ? 0 : Double(hitsNorm) / Double(n)
     }
+
+    /// acc_norm when `norm`, else acc.
+    public func metric(norm: Bool) -> Double { norm ? accNorm : acc }
+    /// 95 % Wilson interval of acc_norm when `norm`, else of acc.
+    public func interval(norm: Bool) -> (Double, Double) { Stats.wilson(successes: norm ? hitsNorm : hits, n: n) }
 }
 
 extension Scorer {

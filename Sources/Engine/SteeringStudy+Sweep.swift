@@ -49,6 +49,7 @@ extension SteeringStudy {
         let toDisk = !todo.isEmpty && (spill == .always || (spill == .auto && !fits))
         let perGroup = toDisk ? max(1, todo.count) : max(1, min(todo.count, cacheBudget / max(1, cacheBytes(layers: 1))))
         var baseEval: (scores: [ItemScore], loss: Double)? = nil
+        var cacheBytesMax = 0, cacheOnDisk = false, cachePasses = 0
         var groups = stride(from: 0, to: todo.count, by: perGroup).map { Array(todo[$0..<min(todo.count, $0 + perGroup)]) }
         if groups.isEmpty { groups = [[layers.first ?? 0]] }
         outer: for (gi, group) in groups.enumerated() {
@@ -57,9 +58,9 @@ extension SteeringStudy {
                 onProgress("caching residuals (layers \(group.first!)…\(group.last!)\(toDisk ? ", on disk" : ""))", $0, $1)
             }
             if baseEval == nil, let b = fromCache { baseEval = b }
-            result.cacheBytes = max(result.cacheBytes, cache?.bytes ?? 0)
-            result.cacheOnDisk = result.cacheOnDisk || (cache?.onDisk ?? false)
-            result.cachePasses += 1
+            cacheBytesMax = max(cacheBytesMax, cache?.bytes ?? 0)
+            cacheOnDisk = cacheOnDisk || (cache?.onDisk ?? false)
+            cachePasses += 1
             // The base model's validation scores (v = 0) are the same at every layer: computed once
             // (above, or here when the cache was already there).
             if baseEval == nil { baseEval = try trainer().evaluate(valIdx, layer: group[0], v: [Float](repeating: 0, count: model.config.hidden), config: config) }
@@ -118,14 +119,12 @@ extension SteeringStudy {
         }
         for l in layers { if let r = done[l] { result.layers.append(r) } }
         for l in layers where !todo.contains(l) { if let r = done[l] { onLayer(r, true) } }
-        let stats = (result.cacheBytes, result.cacheOnDisk, result.cachePasses)
-        let b = baseEval?.scores ?? []
-        let kb = b.filter { config.normalize ? $0.correctNorm : $0.correct }.count
-        let (blo, bhi) = Stats.wilson(successes: kb, n: b.count)
+        let b = EvalSummary(baseEval?.scores ?? [])
+        let (blo, bhi) = b.interval(norm: config.normalize)
         result = SweepResult(task: task, model: model.name, metricName: metricName, layers: result.layers,
-                             baseMetric: b.isEmpty ? .nan : Double(kb) / Double(b.count), baseLow: blo, baseHigh: bhi,
+                             baseMetric: b.n == 0 ? .nan : b.metric(norm: config.normalize), baseLow: blo, baseHigh: bhi,
                              runDir: runDir, screen: result.screen, interrupted: result.interrupted)
-        result.cacheBytes = stats.0; result.cacheOnDisk = stats.1; result.cachePasses = stats.2
+        result.cacheBytes = cacheBytesMax; result.cacheOnDisk = cacheOnDisk; result.cachePasses = cachePasses
         return result
     }
 
@@ -134,11 +133,10 @@ extension SteeringStudy {
     func layerResult(_ l: Int, runs: [TrainRun], best: TrainRun, seconds: Double) -> LayerResult {
         let scores = best.bestValScores
         let s = EvalSummary(scores)
-        let k = scores.filter { config.normalize ? $0.correctNorm : $0.correct }.count
-        let (lo, hi) = Stats.wilson(successes: k, n: scores.count)
+        let (lo, hi) = s.interval(norm: config.normalize)
         let vn = best.vector.reduce(0) { $0 + Double($1 * $1) }.squareRoot()
         let rn = cache?.meanResidualNorm(layer: l) ?? 0
-        return LayerResult(layer: l, valN: scores.count, valMetric: config.normalize ? s.accNorm : s.acc, valLow: lo, valHigh: hi,
+        return LayerResult(layer: l, valN: scores.count, valMetric: s.metric(norm: config.normalize), valLow: lo, valHigh: hi,
                            valAcc: s.acc, valAccNorm: s.accNorm, bestEpoch: best.bestEpoch, vectorNorm: vn,
                            normRatio: rn > 0 ? vn / rn : 0, seconds: seconds, seedMetrics: runs.map { $0.bestVal },
                            epochValMetric: best.history.map { config.normalize ? $0.valAccNorm : $0.valAcc },

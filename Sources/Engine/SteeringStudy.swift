@@ -58,18 +58,19 @@ public final class SteeringStudy {
         let top = layers.max() ?? 0, tf = model.transformer, cfg = config, its = items
         let isVal = Set(valIdx)
         let lock = NSLock()
-        var base: [Int: SteeringEval] = [:]
+        var base: [Int: (score: ItemScore, loss: Double)] = [:]
         let zero = [Float](repeating: 0, count: model.config.hidden)
         cache = try ResidualCache(model: tf, seqs: seqs, layers: layers, workers: workers, spillDirectory: spillDirectory,
                                   shouldStop: shouldStop, atTop: scoreBase ? { i, x in
             guard isVal.contains(i) else { return }
-            let ev = tf.steer(self.seqs[i], residual: x, layer: top, v: zero, gold: its[i].gold,
-                              choiceChars: its[i].choices.map { $0.unicodeScalars.count }, loss: cfg.loss, normalize: cfg.normalize, wantGrad: false)
-            lock.lock(); base[i] = ev; lock.unlock()
+            let chars = its[i].choices.map { $0.unicodeScalars.count }
+            let ev = tf.steer(self.seqs[i], residual: x, layer: top, v: zero, gold: its[i].gold, choiceChars: chars,
+                              loss: cfg.loss, normalize: cfg.normalize, wantGrad: false)
+            let sc = ItemScore(doc: its[i].doc, gold: its[i].gold, ll: ev.ll, choiceChars: chars)
+            lock.lock(); base[i] = (sc, ev.loss); lock.unlock()
         } : nil) { progress($0, self.seqs.count) }
         guard scoreBase, base.count == valIdx.count else { return nil }
-        let scores = valIdx.map { i in ItemScore(doc: its[i].doc, gold: its[i].gold, ll: base[i]!.ll, choiceChars: its[i].choices.map { $0.unicodeScalars.count }) }
-        return (scores, valIdx.reduce(0.0) { $0 + base[$1]!.loss } / Double(max(1, valIdx.count)))
+        return (valIdx.map { base[$0]!.score }, valIdx.reduce(0.0) { $0 + base[$1]!.loss } / Double(max(1, valIdx.count)))
     }
 
     public func trainer() throws -> SteeringTrainer {

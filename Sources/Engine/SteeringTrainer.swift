@@ -83,7 +83,7 @@ public final class SteeringTrainer {
         return (out.compactMap { $0 }, losses.reduce(0, +) / Double(max(1, idx.count)))
     }
 
-    func metric(_ s: [ItemScore], _ c: TrainConfig) -> Double { let e = EvalSummary(s); return c.normalize ? e.accNorm : e.acc }
+    func metric(_ s: [ItemScore], _ c: TrainConfig) -> Double { EvalSummary(s).metric(norm: c.normalize) }
 
     /// Trains one seed: Adam on (loss + l2·‖v‖²) with global-norm clipping, early stopping on validation.
     /// `base`: the validation scores and loss at v = 0, when already known (they are the same at every

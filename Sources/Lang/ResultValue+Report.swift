@@ -26,8 +26,7 @@ extension ResultValue {
         switch self {
         case .eval(let e):
             let s = EvalSummary(e.scores)
-            let (a0, a1) = Stats.wilson(successes: e.scores.filter { $0.correct }.count, n: s.n)
-            let (b0, b1) = Stats.wilson(successes: e.scores.filter { $0.correctNorm }.count, n: s.n)
+            let (a0, a1) = s.interval(norm: false), (b0, b1) = s.interval(norm: true)
             return ["kind": "eval", "task": e.task, "model": e.model, "n": s.n, "interrupted": e.interrupted, "seconds": e.seconds,
                     "acc": s.acc, "acc_ci95": [a0, a1], "acc_norm": s.accNorm, "acc_norm_ci95": [b0, b1],
                     "items": e.scores.map { $0.json }]
@@ -70,8 +69,7 @@ extension ResultValue {
         switch self {
         case .eval(let e):
             let s = EvalSummary(e.scores)
-            let (a0, a1) = Stats.wilson(successes: e.scores.filter { $0.correct }.count, n: s.n)
-            let (b0, b1) = Stats.wilson(successes: e.scores.filter { $0.correctNorm }.count, n: s.n)
+            let (a0, a1) = s.interval(norm: false), (b0, b1) = s.interval(norm: true)
             return "| \(e.task) (\(s.n) items) | value | 95% Wilson interval |\n|---|---:|---|\n"
                 + "| acc | \(f(s.acc)) | [\(f(a0)), \(f(a1))] |\n| acc_norm | \(f(s.accNorm)) | [\(f(b0)), \(f(b1))] |\n"
         case .sweep(let r):
@@ -88,14 +86,12 @@ extension ResultValue {
             for r in tr.runs {
                 t += "| \(r.seed) | \(r.bestEpoch) | \(r.history.count - 1) | \(f(r.bestVal)) | \(r.seed == tr.selectedSeed && tr.runs.count > 1 ? "selected on validation" : "") |\n"
             }
-            let rep = tr.report, n = rep.base.count
-            t += "\n| test (\(n) items, scored once) | base | steered | Δ | McNemar p |\n|---|---:|---:|---:|---:|\n"
+            let rep = tr.report, b = EvalSummary(rep.base), s = EvalSummary(rep.steered)
+            t += "\n| test (\(b.n) items, scored once) | base | steered | Δ | McNemar p |\n|---|---:|---:|---:|---:|\n"
             for (name, norm) in [("acc", false), ("acc_norm", true)] {
-                let kb = rep.base.filter { norm ? $0.correctNorm : $0.correct }.count
-                let ks = rep.steered.filter { norm ? $0.correctNorm : $0.correct }.count
-                let (b0, b1) = Stats.wilson(successes: kb, n: n), (s0, s1) = Stats.wilson(successes: ks, n: n)
-                let d = Double(max(n, 1))
-                t += "| \(name) | \(f(Double(kb) / d)) [\(f(b0)), \(f(b1))] | \(f(Double(ks) / d)) [\(f(s0)), \(f(s1))] | \(String(format: "%+.4f", Double(ks - kb) / d)) | \(String(format: "%.4g", rep.mcnemar(norm: norm))) |\n"
+                let (b0, b1) = b.interval(norm: norm), (s0, s1) = s.interval(norm: norm)
+                let (mb, ms) = (b.metric(norm: norm), s.metric(norm: norm))
+                t += "| \(name) | \(f(mb)) [\(f(b0)), \(f(b1))] | \(f(ms)) [\(f(s0)), \(f(s1))] | \(String(format: "%+.4f", ms - mb)) | \(String(format: "%.4g", rep.mcnemar(norm: norm))) |\n"
             }
             return t
         case .model, .text: return ""

@@ -39,7 +39,7 @@ extension Session {
     func config(_ s: Statement, epochs: Int) -> TrainConfig {
         var c = TrainConfig()
         c.epochs = int(s.named("epochs")) ?? epochs
-        if smoke { c.epochs = min(c.epochs, 1); c.seeds = 1 }
+        if smoke { c.epochs = min(c.epochs, 1) }
         if case .number(let d)? = s.named("lr")?.value { c.lr = d }
         if case .number(let d)? = s.named("l2")?.value { c.l2 = d }
         if case .number(let d)? = s.named("clip")?.value { c.clip = d }
@@ -61,16 +61,18 @@ extension Session {
         var tr = int(s.named("train")) ?? prev?.train.count ?? 64, va = int(s.named("val")) ?? prev?.val.count ?? 64
         var te = int(s.named("test")) ?? prev?.test.count ?? 200
         if smoke { tr = min(tr, 6); va = min(va, 6); te = min(te, 6) }
-        if let st = study, st.model === m, st.task == task, st.config == c, st.splits.seed == seed,
-           st.splits.train.count == tr, st.splits.val.count == va, st.splits.test.count == te {
-            st.spill = SpillPolicy(rawValue: settings["spill"] ?? "auto") ?? .auto
-            return st
+        let st: SteeringStudy
+        if let old = study, old.model === m, old.task == task, old.config == c, old.splits.seed == seed,
+           old.splits.train.count == tr, old.splits.val.count == va, old.splits.test.count == te {
+            st = old
+        } else {
+            st = try SteeringStudy(model: m, task: task, dataDir: settings["data"], train: tr, val: va, test: te, seed: seed, config: c)
+            st.shouldStop = { [weak self] in self?.cancelled ?? true }
+            study = st
         }
-        let st = try SteeringStudy(model: m, task: task, dataDir: settings["data"], train: tr, val: va, test: te, seed: seed, config: c)
+        // Settings may have changed since the study was made: apply them on every use.
         st.workers = Int(settings["threads"] ?? "") ?? ProcessInfo.processInfo.activeProcessorCount
-        st.shouldStop = { [weak self] in self?.cancelled ?? true }
         st.spill = SpillPolicy(rawValue: settings["spill"] ?? "auto") ?? .auto
-        study = st
         return st
     }
 

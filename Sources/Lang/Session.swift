@@ -37,9 +37,7 @@ public struct EvalResult {
 
     public var report: String {
         let s = EvalSummary(scores)
-        let hits = scores.filter { $0.correct }.count, hitsN = scores.filter { $0.correctNorm }.count
-        let (a0, a1) = Stats.wilson(successes: hits, n: s.n)
-        let (b0, b1) = Stats.wilson(successes: hitsN, n: s.n)
+        let (a0, a1) = s.interval(norm: false), (b0, b1) = s.interval(norm: true)
         var r = "\(task) on \(model): \(s.n) items\(interrupted ? " (interrupted)" : "")\n"
         r += String(format: "  acc      %.4f  [%.4f, %.4f]\n", s.acc, a0, a1)
         r += String(format: "  acc_norm %.4f  [%.4f, %.4f]\n", s.accNorm, b0, b1)
