@@ -62,7 +62,7 @@ func fileCandidates(_ partial: String) -> [String] {
     guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return [] }
     return names.filter { $0.hasPrefix(namePrefix) && (namePrefix.hasPrefix(".") || !$0.hasPrefix(".")) }.sorted().map { name in
         var isDir: ObjCBool = false
-        FileManager.default.fileExists(atPath: (dir as NSString).appendingPathComponent(name), isDirectory: &isDir)
+        _ = FileManager.default.fileExists(atPath: (dir as NSString).appendingPathComponent(name), isDirectory: &isDir)
         return dirPart + name + (isDir.boolValue ? "/" : "")
     }
 }
