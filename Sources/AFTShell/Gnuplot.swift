@@ -62,13 +62,24 @@ final class GnuplotRenderer: ChartRenderer {
         if let h = c.heatmap {
             func tics(_ labels: [String]) -> String { "(" + labels.enumerated().map { "\(quote($0.element)) \($0.offset)" }.joined(separator: ", ") + ")" }
             s += "set datafile missing 'NaN'\nset xtics \(tics(h.columnLabels))\nset ytics \(tics(h.rowLabels))\n"
-            s += String(format: "set xrange [-0.5:%.1f]\nset yrange [-0.5:%.1f]\n", Double(h.columnLabels.count) - 0.5, Double(h.rowLabels.count) - 0.5)
+            let rows = Double(h.rowLabels.count) - 0.5
+            // Top-down: an explicit reversed range (gnuplot ignores `reverse` on a fixed range).
+            s += String(format: "set xrange [-0.5:%.1f]\nset yrange [%.1f:%.1f]\n", Double(h.columnLabels.count) - 0.5,
+                        h.topDown ? rows : -0.5, h.topDown ? -0.5 : rows)
             // Light palette so the printed values stay readable; each cell is a filled box, so a
             // missing (NaN) cell is simply left blank (an image plot needs a complete grid).
-            s += "set cblabel \(quote(h.valueLabel))\nset palette defined (0 '#f7fbff', 1 '#c6dbef', 2 '#6baed6')\nunset key\n"
+            s += "set cblabel \(quote(h.valueLabel))\n"
+            if h.centered {
+                // Signed changes: red below 0, white at 0, blue above, the same scale both ways.
+                let m = max(h.values.flatMap { $0 }.filter { $0.isFinite }.map { abs($0) }.max() ?? 0, 1e-9)
+                s += "set palette defined (-1 '#ef8a62', 0 '#f7f7f7', 1 '#67a9cf')\n" + String(format: "set cbrange [%.6g:%.6g]\n", -m, m)
+            } else {
+                s += "set palette defined (0 '#f7fbff', 1 '#c6dbef', 2 '#6baed6')\n"
+            }
+            s += "unset key\n"
             let f = quote(dataFile)
             return s + "plot \(f) using 1:2:(0.5):(0.5):3 with boxxyerror fill solid 1.0 noborder lc palette, \\\n"
-                + "     \(f) using 1:2:(sprintf('%.3f', $3)) with labels font ',9'\n"
+                + "     \(f) using 1:2:(sprintf('\(h.valueFormat)', $3)) with labels font ',9'\n"
         }
         s += "set key outside right top\nset grid\n"
         if let h = c.hLine { s += String(format: "set arrow from graph 0, first %.6g to graph 1, first %.6g nohead dashtype 2\n", h.value, h.value) }

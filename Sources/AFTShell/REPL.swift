@@ -35,6 +35,7 @@ func completions(line: String, word: String, session: Session?) -> [String] {
         if spec.named.contains(where: { $0.name == finished[k] }) { k += 2; continue }
         position += 1; k += 1
     }
+    if spec.variadic && !spec.positional.isEmpty { position = min(position, spec.positional.count - 1) }
     var kinds: Set<CompletionKind> = position < spec.positional.count ? [spec.positional[position].completes] : []
     if position < spec.positional.count, case .choice(let c) = spec.positional[position].type { out += c }
     if let eq = word.firstIndex(of: "=") {

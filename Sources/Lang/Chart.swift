@@ -34,11 +34,17 @@ public struct Heatmap: Equatable {
     public var values: [[Double]]
     /// What the colour means, e.g. "validation acc_norm".
     public var valueLabel: String
+    /// Values are signed changes: a diverging palette with white at 0 and a range symmetric about it.
+    public var centered = false
+    /// Row 0 at the top (a matrix), instead of at the bottom (an axis).
+    public var topDown = false
+    /// printf format of the printed cell values.
+    public var valueFormat = "%.3f"
     public init(rowLabels: [String], columnLabels: [String], values: [[Double]], valueLabel: String) {
         self.rowLabels = rowLabels; self.columnLabels = columnLabels; self.values = values; self.valueLabel = valueLabel
     }
     public static func == (a: Heatmap, b: Heatmap) -> Bool {
-        a.rowLabels == b.rowLabels && a.columnLabels == b.columnLabels && a.valueLabel == b.valueLabel
+        a.rowLabels == b.rowLabels && a.columnLabels == b.columnLabels && a.valueLabel == b.valueLabel && a.centered == b.centered && a.topDown == b.topDown && a.valueFormat == b.valueFormat
             && a.values.elementsEqual(b.values) { $0.elementsEqual($1) { $0 == $1 || ($0.isNaN && $1.isNaN) } }
     }
 
@@ -50,7 +56,7 @@ public struct Heatmap: Equatable {
         var t = pad("", w) + columnLabels.map { pad($0, cw) }.joined() + "\n"
         for (r, row) in values.enumerated() {
             t += pad(r < rowLabels.count ? rowLabels[r] : "", w)
-            t += row.map { pad($0.isNaN ? "·" : String(format: "%.3f", $0), cw) }.joined() + "\n"
+            t += row.map { pad($0.isNaN ? "·" : String(format: valueFormat, $0), cw) }.joined() + "\n"
         }
         return t
     }

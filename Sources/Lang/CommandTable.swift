@@ -8,6 +8,7 @@ public enum ParamType: Equatable {
     case choice([String])
     case layers        // all | A..B | a,b,c | N
     case layerOrBest   // best | N
+    case names         // name | a,b,c
 
     var label: String {
         switch self {
@@ -19,6 +20,7 @@ public enum ParamType: Equatable {
         case .choice(let c): return c.joined(separator: "|")
         case .layers: return "all | A..B | a,b,c | N"
         case .layerOrBest: return "best | N"
+        case .names: return "name | a,b,c"
         }
     }
 }
@@ -48,14 +50,17 @@ public struct CommandSpec {
     public let examples: [String]
     /// Named arguments may be any key (e.g. `set`).
     public let openKeys: Bool
+    /// The last positional argument may repeat (`compose A B C`).
+    public var variadic: Bool = false
 }
 
 /// The commands the interpreter implements, in help order.
 public enum CommandTable {
     public static let commands: [CommandSpec] = [
-        CommandSpec(name: "load", summary: "load a model by name or path (GGUF file or Hugging Face directory)",
-                    positional: [ParamSpec("model", .text, "smollm2-135m, gemma3-270m, qwen2.5-coder-0.5b, a HF name, or a path", completes: .model)],
-                    requiredPositionals: 1, named: [], examples: ["load smollm2-135m", "load ~/models/my-model.gguf"], openKeys: false),
+        CommandSpec(name: "load", summary: "load a model by name or path (GGUF file or Hugging Face directory), or a saved vector (.safetensors)",
+                    positional: [ParamSpec("model", .text, "smollm2-135m, gemma3-270m, qwen2.5-coder-0.5b, a HF name, a path, or a vector file", completes: .model)],
+                    requiredPositionals: 1, named: [ParamSpec("as", .word, default: "the saved name", "name for a loaded vector")],
+                    examples: ["load smollm2-135m", "load ~/models/my-model.gguf", "load runs/vectors/hs12.safetensors as hs"], openKeys: false),
         CommandSpec(name: "eval", summary: "score a multiple-choice task lm-eval style (acc, acc_norm with 95% Wilson intervals)",
                     positional: [ParamSpec("task", .text, "hellaswag, arc-challenge, arc-easy, or a .jsonl file", completes: .task)],
                     requiredPositionals: 1,
@@ -95,6 +100,13 @@ public enum CommandTable {
                     positional: [ParamSpec("name", .word, "vector name", completes: .variable), ParamSpec("format", .choice(["gguf"]), "output format"),
                                  ParamSpec("path", .path, "file to write", completes: .file)],
                     requiredPositionals: 3, named: [], examples: ["export hs12 gguf hs12.gguf"], openKeys: false),
+        CommandSpec(name: "compose", summary: "interference of task vectors: each alone, all summed, and routed per item, on every task's test split",
+                    positional: [ParamSpec("vector", .word, "vector names (each at its own layer; two or more to see interference)", completes: .variable)],
+                    requiredPositionals: 1,
+                    named: [ParamSpec("tasks", .names, default: "the vectors' tasks", "more tasks to measure on (columns)", completes: .task),
+                            ParamSpec("limit", .int(min: 1, max: 1_000_000), default: "all", "score only the first N test items of each task"),
+                            ParamSpec("norm", .choice(["yes", "no"]), default: "yes", "compare acc_norm (yes) or acc (no)")],
+                    examples: ["compose hs arc", "c = compose hs arc tasks=arc-challenge limit=100", "plot c"], openKeys: false, variadic: true),
         CommandSpec(name: "vectors", summary: "list the session's steering vectors",
                     positional: [], requiredPositionals: 0, named: [], examples: ["vectors"], openKeys: false),
         CommandSpec(name: "set", summary: "change session settings",
@@ -197,12 +209,13 @@ public enum CommandTable {
             throw Diagnostic(.usage, "'\(spec.name)' needs \(spec.positional.prefix(spec.requiredPositionals).map { "<\($0.name)>" }.joined(separator: " ")); e.g. \(spec.examples[0])",
                              at: st.commandLocation)
         }
-        if pos.count > spec.positional.count {
+        if pos.count > spec.positional.count && !spec.variadic {
             let extra = pos[spec.positional.count]
             throw Diagnostic(.usage, "'\(spec.name)' takes \(spec.positional.count) positional argument\(spec.positional.count == 1 ? "" : "s"); unexpected '\(extra.value)'",
                              at: extra.location)
         }
-        for (a, p) in zip(pos, spec.positional) { try checkType(a, p) }
+        // A variadic command's extra positionals have the last positional's type.
+        for (i, a) in pos.enumerated() where !spec.positional.isEmpty { try checkType(a, spec.positional[min(i, spec.positional.count - 1)]) }
         for a in st.args {
             guard let k = a.key else { continue }
             guard let p = spec.named.first(where: { $0.name == k }) else {
@@ -232,6 +245,8 @@ public enum CommandTable {
             }
         case (.layers, .word("all")), (.layers, .range), (.layers, .number), (.layerOrBest, .word("best")), (.layerOrBest, .number): break
         case (.layers, .list(let l)) where l.allSatisfy({ if case .number = $0 { return true }; return false }): break
+        case (.names, .word): break
+        case (.names, .list(let l)) where l.allSatisfy({ if case .word = $0 { return true }; return false }): break
         default: throw bad("must be a \(p.type.label), got '\(a.value)'")
         }
     }
@@ -251,6 +266,7 @@ public enum CommandTable {
         }
         var out = "\(s.name) — \(s.summary)\n\nUsage: \(s.name)"
         for (i, p) in s.positional.enumerated() { out += i < s.requiredPositionals ? " <\(p.name)>" : " [\(p.name)]" }
+        if s.variadic, let p = s.positional.last { out += " [\(p.name)…]" }
         for p in s.named { out += " [\(p.name)=…]" }
         out += "\n"
         let all = s.positional + s.named

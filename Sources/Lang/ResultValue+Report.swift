@@ -18,6 +18,7 @@ extension ResultValue {
         case .text: return "text"
         case .sweep: return "sweep"
         case .train: return "train"
+        case .compose: return "compose"
         }
     }
 
@@ -60,6 +61,20 @@ extension ResultValue {
                              "mcnemar_p_acc": jnum(rep.mcnemar(norm: false)), "mcnemar_p_acc_norm": jnum(rep.mcnemar(norm: true)),
                              "vector_norm": jnum(rep.vectorNorm), "norm_ratio": jnum(rep.normRatio),
                              "items": zip(rep.base, rep.steered).map { ["doc": $0.doc, "gold": $0.gold, "base_ll": $0.ll.map(jnum), "steered_ll": $1.ll.map(jnum)] }]]
+        case .compose(let c):
+            return ["kind": "compose", "model": c.model, "metric": c.metricName, "tasks": c.tasks, "rows": c.rows,
+                    "row_layers": c.rowLayers.map { $0 as Any? ?? NSNull() }, "interrupted": c.interrupted, "seconds": c.seconds,
+                    "router": ["layer": c.routeLayer, "tasks": c.routeTasks, "train_items_per_task": c.routerTrainItems,
+                               "own_task_fraction": c.tasks.indices.map { c.routeAccuracy(task: $0).map(jnum) ?? NSNull() }],
+                    "base": c.tasks.indices.map { k -> [String: Any] in
+                        let e = EvalSummary(c.base[k]); return ["task": c.tasks[k], "n": e.n, "acc": e.acc, "acc_norm": e.accNorm] },
+                    "matrix": c.rows.indices.map { r in c.tasks.indices.map { k -> [String: Any] in
+                        let e = EvalSummary(c.scores[r][k])
+                        return ["acc": e.acc, "acc_norm": e.accNorm, "delta": jnum(c.delta(row: r, task: k)),
+                                "mcnemar_p": jnum(c.report(row: r, task: k).mcnemar(norm: c.metricNorm))] } },
+                    "items": c.tasks.indices.map { k in c.base[k].indices.map { i -> [String: Any] in
+                        ["doc": c.base[k][i].doc, "gold": c.base[k][i].gold, "route": c.routeTasks[c.routes[k][i]],
+                         "base_ll": c.base[k][i].ll.map(jnum), "rows_ll": c.rows.indices.map { c.scores[$0][k][i].ll.map(jnum) }] } }]
         }
     }
 
@@ -94,6 +109,17 @@ extension ResultValue {
                 t += "| \(name) | \(f(mb)) [\(f(b0)), \(f(b1))] | \(f(ms)) [\(f(s0)), \(f(s1))] | \(String(format: "%+.4f", ms - mb)) | \(String(format: "%.4g", rep.mcnemar(norm: norm))) |\n"
             }
             return t
+        case .compose(let c):
+            var t = "| steered with | " + c.tasks.enumerated().map { "\($0.element) (n=\(c.base[$0.offset].count))" }.joined(separator: " | ") + " |\n"
+            t += "|---|" + String(repeating: "---:|", count: c.tasks.count) + "\n"
+            t += "| base \(c.metricName) | " + c.tasks.indices.map { f(c.baseMetric(task: $0)) }.joined(separator: " | ") + " |\n"
+            for (r, name) in c.rows.enumerated() {
+                let label = c.rowLayers[r].map { "\(name) (layer \($0))" } ?? name
+                t += "| \(label) | " + c.tasks.indices.map { k in
+                    String(format: "%+.4f (p=%.3g)", c.delta(row: r, task: k), c.report(row: r, task: k).mcnemar(norm: c.metricNorm))
+                }.joined(separator: " | ") + " |\n"
+            }
+            return t + "\nCells: Δ \(c.metricName) vs base on the task's test split, exact McNemar p on the paired items.\n"
         case .model, .text: return ""
         }
     }

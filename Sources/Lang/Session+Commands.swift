@@ -59,6 +59,7 @@ extension Session {
         case "plot": try plot(s)
         case "report": try report(s)
         case "train": try train(s)
+        case "compose": try compose(s)
         case "save": try saveVector(s)
         case "export": try exportVector(s)
         case "vectors":
@@ -80,10 +81,36 @@ extension Session {
 
     func load(_ s: Statement) throws {
         let name = str(s.positional.first)!
+        let path = (name as NSString).expandingTildeInPath
+        var isDir: ObjCBool = false
+        if path.hasSuffix(".safetensors"), FileManager.default.fileExists(atPath: path, isDirectory: &isDir), !isDir.boolValue {
+            return try loadVector(path, s)
+        }
+        if s.named("as") != nil {
+            throw Diagnostic(.usage, "'as' names a loaded vector (a .safetensors file); models keep their own name", at: s.named("as")?.location)
+        }
         let m = try LanguageModel(name: name, registry: registry)
         model = m
         output(modelSummary(m))
         store(.model(name: name, summary: modelSummary(m)), s)
+    }
+
+    /// `load FILE.safetensors [as NAME]`: a vector written by `save`, with its provenance.
+    func loadVector(_ path: String, _ s: Statement) throws {
+        var v: SteeringVector
+        do { v = try SteeringVector.loadSafetensors(path) } catch {
+            throw Diagnostic(.runtime, "\(path) is not a steering vector saved by aft (\(error)); a Hugging Face model loads from its directory",
+                             at: s.positional.first?.valueLocation)
+        }
+        if let n = str(s.named("as")) { v.name = n }
+        vectors[v.name] = v
+        var line = "loaded vector \(v.name): layer \(v.layer), \(v.values.count) floats, ‖v‖ \(String(format: "%.3f", v.norm))"
+        if let t = v.metadata["task"] { line += ", task \(t)" }
+        if let m = v.metadata["model"] { line += ", trained on \(m)" }
+        output(line)
+        if let m = model, v.values.count != m.config.hidden {
+            output("  note: \(m.name) has hidden size \(m.config.hidden); this vector needs a model with \(v.values.count)")
+        }
     }
 
     func set(_ s: Statement) throws {

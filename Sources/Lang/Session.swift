@@ -15,12 +15,14 @@ public enum ResultValue {
     case text(String)
     case sweep(SweepResult)
     case train(TrainResult)
+    case compose(CompositionResult)
 
     public var display: String {
         switch self {
         case .eval(let e): return e.report
         case .sweep(let r): return r.table
         case .train(let t): return t.text
+        case .compose(let c): return c.table
         case .model(_, let s): return s
         case .text(let t): return t
         }

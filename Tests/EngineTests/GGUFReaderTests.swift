@@ -43,7 +43,7 @@ final class GGUFReaderTests: XCTestCase {
 
     func write(_ b: [UInt8], _ name: String = "m.gguf") -> String {
         let p = dir + "/" + name
-        FileManager.default.createFile(atPath: p, contents: Data(b))
+        _ = FileManager.default.createFile(atPath: p, contents: Data(b))
         return p
     }
 

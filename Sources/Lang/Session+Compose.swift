@@ -1,0 +1,104 @@
+import Engine
+import Foundation
+
+extension Session {
+    /// `compose A B … [tasks=…] [limit=N] [norm=yes|no]`: the interference matrix of task vectors.
+    ///
+    /// Each vector is measured on its own task's held-out test split (rebuilt from its provenance:
+    /// split seed and sizes) and on every other task's; items any same-task vector trained or was
+    /// selected on are left out, so no cell is scored on data a vector has seen.
+    func compose(_ s: Statement) throws {
+        guard let m = model else { throw Diagnostic(.runtime, "no model loaded; run e.g. 'load smollm2-135m' first", at: s.location) }
+        var vecs: [SteeringVector] = []
+        for a in s.positional {
+            let n = str(a)!
+            guard let v = vectors[n] else {
+                throw Diagnostic(.runtime, "no vector '\(n)'" + (CommandTable.suggest(n, among: Array(vectors.keys)).map { "; did you mean '\($0)'?" } ?? "; see 'vectors'"),
+                                 at: a.valueLocation)
+            }
+            guard !vecs.contains(where: { $0.name == n }) else { throw Diagnostic(.usage, "vector '\(n)' is named twice", at: a.valueLocation) }
+            if let trained = v.metadata["model"], trained != m.name {
+                throw Diagnostic(.runtime, "vector '\(n)' was trained on \(trained); the loaded model is \(m.name)", at: a.valueLocation)
+            }
+            guard v.metadata["task"] != nil else {
+                throw Diagnostic(.runtime, "vector '\(n)' has no task in its provenance; compose needs each vector's task", at: a.valueLocation)
+            }
+            vecs.append(v)
+        }
+        let limit = int(s.named("limit")).map { smoke ? min($0, 6) : $0 } ?? (smoke ? 6 : Int.max)
+        var taskNames: [String] = []
+        for v in vecs where !taskNames.contains(v.metadata["task"]!) { taskNames.append(v.metadata["task"]!) }
+        var extra: [String] = []
+        switch s.named("tasks")?.value {
+        case .word(let w)?: extra = [w]
+        case .list(let l)?: extra = l.compactMap { if case .word(let w) = $0 { return w }; return nil }
+        default: break
+        }
+        for t in extra where !taskNames.contains(t) { taskNames.append(t) }
+
+        var tasks: [ComposeTask] = []
+        for t in taskNames {
+            let ds: Dataset
+            do { ds = try Dataset.load(t, dataDir: settings["data"]) } catch {
+                throw Diagnostic(.runtime, "task \(t): \(error)", at: s.named("tasks")?.valueLocation ?? s.location)
+            }
+            guard ds.layout != .gsm8k else {
+                throw Diagnostic(.runtime, "\(t) is a generation task; compose measures multiple-choice tasks", at: s.named("tasks")?.valueLocation ?? s.location)
+            }
+            let own = vecs.filter { $0.metadata["task"] == t }
+            // The test split of the first vector on this task (or a seeded split for a task no vector was trained on).
+            let splits: Splits
+            if let v = own.first {
+                splits = try providedSplits(v, count: ds.items.count, at: s)
+            } else {
+                let seed = UInt64(settings["seed"].flatMap { Int($0) } ?? 0)
+                splits = try Splits(count: ds.items.count, train: min(64, ds.items.count / 4), val: min(64, ds.items.count / 4),
+                                    test: min(200, ds.items.count / 2), seed: seed)
+            }
+            var seen = Set<Int>()
+            for v in own { let sp = try providedSplits(v, count: ds.items.count, at: s); seen.formUnion(sp.train); seen.formUnion(sp.val) }
+            let test = splits.test.filter { !seen.contains($0) }.prefix(limit).map { ds.items[$0] }
+            guard !test.isEmpty else { throw Diagnostic(.runtime, "task \(t) has no held-out test items for compose (test split empty)", at: s.location) }
+            tasks.append(ComposeTask(name: t, test: test, train: splits.train.map { ds.items[$0] }))
+        }
+
+        let composer = try Composer(model: m, vectors: vecs, tasks: tasks)
+        composer.normalize = (str(s.named("norm")) ?? "yes") == "yes"
+        composer.workers = Int(settings["threads"] ?? "") ?? ProcessInfo.processInfo.activeProcessorCount
+        composer.shouldStop = { [weak self] in self?.cancelled ?? true }
+        output("compose \(vecs.map { "\($0.name) (\($0.metadata["task"]!), L\($0.layer))" }.joined(separator: ", ")) on "
+               + tasks.map { "\($0.name) (\($0.test.count) test items)" }.joined(separator: ", ")
+               + (vecs.count > 1 ? ": base, each vector alone, all \(vecs.count) summed, and routed per item" : ": base and the vector"))
+        let r = try composer.run(onProgress: progressFn())
+        output(r.table)
+        output(String(format: "  %.1f s", r.seconds))
+        store(.compose(r), s)
+    }
+
+    /// The splits a vector was trained with, rebuilt from its provenance (split_seed, train, val, test).
+    func providedSplits(_ v: SteeringVector, count: Int, at s: Statement) throws -> Splits {
+        guard let seed = v.metadata["split_seed"].flatMap({ UInt64($0) }), let tr = v.metadata["train"].flatMap({ Int($0) }),
+              let va = v.metadata["val"].flatMap({ Int($0) }), let te = v.metadata["test"].flatMap({ Int($0) }) else {
+            throw Diagnostic(.runtime, "vector '\(v.name)' lacks split provenance (split_seed, train, val, test), so its held-out test items are unknown",
+                             at: s.location)
+        }
+        do { return try Splits(count: count, train: tr, val: va, test: te, seed: seed) } catch {
+            throw Diagnostic(.runtime, "vector '\(v.name)': \(error)", at: s.location)
+        }
+    }
+
+    /// The interference matrix as a heatmap: Δ metric (steered − base) in points, rows top-down.
+    public static func charts(of r: CompositionResult) -> [Chart] {
+        guard !r.tasks.isEmpty else { return [] }
+        var c = Chart(name: "interference", title: "\(r.model): Δ test \(r.metricName) vs base (points)", xLabel: "measured on task",
+                      yLabel: "steered with", series: [])
+        var h = Heatmap(rowLabels: r.rows.enumerated().map { i, n in r.rowLayers[i].map { "\(n) (L\($0))" } ?? n }, columnLabels: r.tasks,
+                        values: r.rows.indices.map { row in r.tasks.indices.map { 100 * r.delta(row: row, task: $0) } },
+                        valueLabel: "Δ \(r.metricName) (points)")
+        h.centered = true
+        h.topDown = true
+        h.valueFormat = "%+.1f"
+        c.heatmap = h
+        return [c]
+    }
+}
