@@ -2,7 +2,8 @@
 """Steering sweep time: aft's cached sweep vs the seed's method (transformers + forward hook,
 full forward and backward of every choice sequence per step), same items, layers and epochs.
 
-Usage: bench_sweep.py MODEL [LAYERS] [TRAIN] [VAL]   (prints JSON lines; default 3 layers, 16 + 16 items)"""
+Usage: bench_sweep.py MODEL [LAYERS] [TRAIN] [VAL]   (prints JSON lines; default 3 layers, 16 + 16 items)
+LAYERS: a count of evenly spaced layers, or "all" for the full sweep (every layer)."""
 import json, os, re, subprocess, sys, tempfile, time
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
@@ -12,13 +13,17 @@ from reference_lmeval import MODELS
 
 ROOT = Path(__file__).resolve().parents[1]
 name = sys.argv[1]
-nl = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+nl = sys.argv[2] if len(sys.argv) > 2 else "3"
 ntrain = int(sys.argv[3]) if len(sys.argv) > 3 else 16
 nval = int(sys.argv[4]) if len(sys.argv) > 4 else 16
 torch.set_num_threads(os.cpu_count())
 tok, model = load(MODELS[name])
 N = model.config.num_hidden_layers
-layers = [round(i * (N - 1) / max(1, nl - 1)) for i in range(nl)] if nl > 1 else [N // 2]
+if nl == "all":
+    layers = list(range(N))
+else:
+    nl = int(nl)
+    layers = [round(i * (N - 1) / max(1, nl - 1)) for i in range(nl)] if nl > 1 else [N // 2]
 
 # aft: the same sweep; splits come from aft's own seeded split, which the run directory records.
 with tempfile.TemporaryDirectory() as out:

@@ -72,13 +72,23 @@ extension SteeringStudy {
             let lock = NSLock()
             var next = 0, failure: Error? = nil
             var stepsDone = [Int: (Int, Int)]()
+            // Workers still training; when one is left (the others found no layer to take), it gets
+            // every BLAS thread back at its next step, so a slow low layer does not run on one core alone.
+            var active = parallel, lent = false
             let saved = BLAS.threads
             if parallel > 1 { BLAS.threads = 1 }
             defer { if parallel > 1 { BLAS.threads = saved } }
             DispatchQueue.concurrentPerform(iterations: parallel) { _ in
+                defer { lock.lock(); active -= 1; lock.unlock() }
                 let own: SteeringTrainer
                 do { own = try trainer() } catch { lock.lock(); failure = error; lock.unlock(); return }
-                if parallel > 1 { own.workers = 1 }
+                if parallel > 1 {
+                    own.workers = 1
+                    own.beforeWork = {
+                        lock.lock(); defer { lock.unlock() }
+                        if active == 1 && !lent && saved > 1 { lent = true; BLAS.threads = saved }
+                    }
+                }
                 while true {
                     lock.lock()
                     if next >= pending.count || result.interrupted || failure != nil || shouldStop() {

@@ -49,6 +49,9 @@ public final class SteeringTrainer {
     public let items: [MCItem]        // all items the cache holds, same order
     let seqs: [PackedSequence]
     public var workers = ProcessInfo.processInfo.activeProcessorCount
+    /// Called on the training thread before each step and each validation item (a sweep uses it to
+    /// give a lone remaining worker more BLAS threads).
+    public var beforeWork: (() -> Void)?
     public var shouldStop: () -> Bool = { false }
     /// Called after each training step with (steps done, steps planned).
     public var onStep: (Int, Int) -> Void = { _, _ in }
@@ -72,6 +75,7 @@ public final class SteeringTrainer {
             while true {
                 lock.lock(); let k = next; next += 1; lock.unlock()
                 if k >= idx.count { return }
+                if workers == 1 { beforeWork?() }
                 let i = idx[k]
                 let ev = model.transformer.steer(seqs[i], residual: cache.residual(i, layer: layer), layer: layer, v: v,
                                                  gold: items[i].gold, choiceChars: chars(i), loss: config.loss,
@@ -107,6 +111,7 @@ public final class SteeringTrainer {
             var lossSum = 0.0
             for b in stride(from: 0, to: order.count, by: c.batch) {
                 if shouldStop() { interrupted = true; break epochs }
+                beforeWork?()
                 let batch = Array(order[b..<min(order.count, b + c.batch)])
                 var grads = [[Float]](repeating: [], count: batch.count), losses = [Double](repeating: 0, count: batch.count)
                 let w = min(workers, batch.count)
