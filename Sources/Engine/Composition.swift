@@ -148,15 +148,16 @@ public final class Composer {
         let scorer = Scorer(model: model)
         // Router classes: the vectors' distinct tasks, each served by its first vector.
         var routeTasks: [String] = [], routeVector: [Int] = []
-        for (i, v) in vectors.enumerated() where !routeTasks.contains(v.metadata["task"]!) {
-            routeTasks.append(v.metadata["task"]!); routeVector.append(i)
+        for (i, v) in vectors.enumerated() {
+            guard let t = v.metadata["task"], !routeTasks.contains(t) else { continue }
+            routeTasks.append(t); routeVector.append(i)
         }
-        let routeLayer = vectors.map { $0.layer }.min()!
+        let routeLayer = vectors.map { $0.layer }.min() ?? 0
         let trainCap = 64
         var trainFeatures: [[[Float]]] = []
         // A router is only needed between two or more tasks.
         for t in routeTasks where routeTasks.count > 1 {
-            let items = Array(tasks.first { $0.name == t }!.train.prefix(trainCap))
+            let items = Array((tasks.first { $0.name == t }?.train ?? []).prefix(trainCap))
             onProgress("router features (\(t))", 0, 1)
             trainFeatures.append(scorer.contextFeatures(items, layer: routeLayer, shouldStop: shouldStop))
             onProgress("router features (\(t))", 1, 1)
@@ -178,6 +179,7 @@ public final class Composer {
                 done += part.count; onProgress(label, done, task.test.count)
             }
             if perItem.count < task.test.count { interrupted = true }
+            if perItem.isEmpty { break }   // stopped before this task's first items: no empty column
             let items = Array(task.test.prefix(perItem.count))
             let r = router.map { rt in scorer.contextFeatures(items, layer: routeLayer).map { rt.route($0) } } ?? items.map { _ in 0 }
             base.append(perItem.map { $0[0] })
