@@ -62,7 +62,7 @@ public struct CompositionResult {
     /// Base scores per task [task][item] and steered scores per row [row][task][item] (same items).
     public let base: [[ItemScore]]
     public let scores: [[[ItemScore]]]
-    /// Per task and item, the router's choice (index into `routeTasks`), and each item's own task there (nil: no vector for it).
+    /// Per task and item, the router's choice (an index into `routeTasks`; all 0 when not routed).
     public let routes: [[Int]]
     public let routeTasks: [String]
     public let routeLayer: Int
@@ -74,6 +74,8 @@ public struct CompositionResult {
     public var metricName: String { metricNorm ? "acc_norm" : "acc" }
     /// Whether items were routed (two or more tasks had vectors).
     public var routed: Bool { routeTasks.count > 1 }
+    /// The vectors' names: the rows that have a layer (sum and routed do not).
+    public var vectorNames: [String] { zip(rows, rowLayers).compactMap { $0.1 == nil ? nil : $0.0 } }
 
     /// Paired base-vs-row comparison on one task.
     public func report(row: Int, task: Int) -> SteeringReport {
@@ -106,8 +108,8 @@ public struct CompositionResult {
                 pad(String(format: "%+.4f  p=%.3g", delta(row: r, task: k), report(row: r, task: k).mcnemar(norm: metricNorm)), cw)
             }.joined() + "\n"
         }
-        let acc = tasks.indices.compactMap { k in routeAccuracy(task: k).map { String(format: "%@ %.0f%%", tasks[k], 100 * $0) } }
         guard routed else { return String(t.dropLast()) }
+        let acc = tasks.indices.compactMap { k in routeAccuracy(task: k).map { String(format: "%@ %.0f%%", tasks[k], 100 * $0) } }
         t += "  router: nearest centroid of context residuals after block \(routeLayer) (\(routerTrainItems) training items per task)"
         if !acc.isEmpty { t += "; routed to its own vector: " + acc.joined(separator: ", ") }
         return t
@@ -152,21 +154,21 @@ public final class Composer {
             guard let t = v.metadata["task"], !routeTasks.contains(t) else { continue }
             routeTasks.append(t); routeVector.append(i)
         }
-        let routeLayer = vectors.map { $0.layer }.min() ?? 0
+        let routeLayer = vectors.map { $0.layer }.min() ?? 0, routed = routeTasks.count > 1
         let trainCap = 64
         var trainFeatures: [[[Float]]] = []
         // A router is only needed between two or more tasks.
-        for t in routeTasks where routeTasks.count > 1 {
+        for t in routeTasks where routed {
             let items = Array((tasks.first { $0.name == t }?.train ?? []).prefix(trainCap))
             onProgress("router features (\(t))", 0, 1)
             trainFeatures.append(scorer.contextFeatures(items, layer: routeLayer, shouldStop: shouldStop))
             onProgress("router features (\(t))", 1, 1)
         }
         var interrupted = shouldStop()
-        let router = routeTasks.count > 1 && !interrupted ? try TaskRouter(layer: routeLayer, tasks: routeTasks, features: trainFeatures) : nil
+        let router = routed && !interrupted ? try TaskRouter(layer: routeLayer, tasks: routeTasks, features: trainFeatures) : nil
 
         // Sets: base, each vector alone, and (with two or more vectors) all of them summed.
-        let nv = vectors.count, withSum = nv > 1, routed = routeTasks.count > 1
+        let nv = vectors.count, withSum = nv > 1
         var sets: [SteeringSet] = [[]] + vectors.map { [($0.layer, $0.values)] }
         if withSum { sets.append(vectors.map { ($0.layer, $0.values) }) }
         let rowCount = nv + (withSum ? 1 : 0) + (routed ? 1 : 0)

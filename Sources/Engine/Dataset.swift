@@ -8,6 +8,8 @@ public struct MCItem: Equatable {
     public let gold: Int
     /// Continuation strings actually scored (target delimiter " " + choice).
     public var continuations: [String] { choices.map { " " + $0 } }
+    /// Characters (Unicode scalars) of each choice: lm-eval's acc_norm denominator.
+    public var choiceChars: [Int] { choices.map { $0.unicodeScalars.count } }
 }
 
 /// A GSM8K-style generation item (question, reference answer and its final number).

@@ -59,6 +59,21 @@ extension Kernels {
         return Double(m) + log(s)
     }
 
+    /// log Σ exp of each of the `rows` rows of `logits` [rows, n] (rows in parallel when BLAS may use threads).
+    static func rowLogSumExps(_ logits: [Float], rows: Int, _ n: Int) -> [Double] {
+        var lse = [Double](repeating: 0, count: rows)
+        logits.withUnsafeBufferPointer { lp in lse.withUnsafeMutableBufferPointer { lb in
+            forRows(rows, cost: n) { r in lb[r] = logSumExp(lp.baseAddress! + r * n, n) }
+        } }
+        return lse
+    }
+
+    /// x[t, :] += v for every one of the `rows` rows of x [rows, v.count] (a steering vector at every position).
+    static func addToRows(_ v: [Float], _ x: UnsafeMutablePointer<Float>, rows: Int) {
+        let d = v.count
+        v.withUnsafeBufferPointer { vp in for t in 0..<rows { for i in 0..<d { x[t * d + i] += vp[i] } } }
+    }
+
     /// row[i] = scale · exp(row[i] − shift), in place (with shift = log Σ exp(row): scale · softmax).
     static func scaledExp(_ row: UnsafeMutablePointer<Float>, _ n: Int, shift: Float, scale: Float) {
         let raw = UnsafeMutableRawPointer(row), sv = SIMD16<Float>(repeating: shift)

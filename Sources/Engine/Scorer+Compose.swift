@@ -61,10 +61,7 @@ extension Scorer {
     /// Adds the set's vectors for block `layer` to every row of `x` [rows, hidden].
     static func add(_ set: SteeringSet, at layer: Int, to x: inout [Float]) {
         for (l, v) in set where l == layer {
-            let d = v.count
-            x.withUnsafeMutableBufferPointer { p in
-                for t in 0..<(p.count / d) { for i in 0..<d { p[t * d + i] += v[i] } }
-            }
+            x.withUnsafeMutableBufferPointer { Kernels.addToRows(v, $0.baseAddress!, rows: $0.count / v.count) }
         }
     }
 

@@ -20,18 +20,7 @@ extension Scorer {
     /// Equal to `scoreBatch` without and with the steering hook; the shared part is computed once.
     public func scoreBatchPair(_ items: [MCItem], seqs known: [PackedSequence]? = nil, layer: Int,
                                vector v: [Float]) -> [(base: ItemScore, steered: ItemScore)] {
-        guard !items.isEmpty else { return [] }
-        let tf = model.transformer, n = tf.config.layers, d = tf.config.hidden
-        let seqs = known ?? items.map { packed($0) }
-        var x: [Float] = []
-        for s in seqs { x += tf.embed(s) }
-        let split = min(max(layer, -1), n - 1)
-        x = run(x, seqs, layers: 0..<(split + 1), hook: nil)
-        var y = x
-        for t in 0..<(y.count / d) { for i in 0..<d { y[t * d + i] += v[i] } }
-        x = run(x, seqs, layers: (split + 1)..<n, hook: nil)
-        y = run(y, seqs, layers: (split + 1)..<n, hook: nil)
-        return Array(zip(headScores(x, items, seqs), headScores(y, items, seqs)))
+        scoreBatchSets(items, seqs: known, sets: [[], [(layer, v)]]).map { ($0[0], $0[1]) }
     }
 
     /// Blocks `layers` over the stacked rows of `seqs` (the hook, if any, after each block).
@@ -57,8 +46,7 @@ extension Scorer {
             r0 += s.count
         }
         let logits = tf.logits(hidden: hidden, rows: rows)
-        var lse = [Double](repeating: 0, count: rows.count)
-        logits.withUnsafeBufferPointer { lp in for i in rows.indices { lse[i] = Kernels.logSumExp(lp.baseAddress! + i * V, V) } }
+        let lse = Kernels.rowLogSumExps(logits, rows: rows.count, V)
         var out: [ItemScore] = []
         r0 = 0
         for (it, s) in zip(items, seqs) {
@@ -66,7 +54,7 @@ extension Scorer {
             for (ci, tg) in s.targets.enumerated() {
                 for (r, tok) in tg { let ri = rowIndex[r0 + r]!; ll[ci] += Double(logits[ri * V + tok]) - lse[ri] }
             }
-            out.append(ItemScore(doc: it.doc, gold: it.gold, ll: ll, choiceChars: it.choices.map { $0.unicodeScalars.count }))
+            out.append(ItemScore(doc: it.doc, gold: it.gold, ll: ll, choiceChars: it.choiceChars))
             r0 += s.count
         }
         return out

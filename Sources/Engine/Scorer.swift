@@ -69,15 +69,12 @@ public final class Scorer {
         }
         let rows = hidden.count / d
         let logits = tf.logits(hidden: hidden, rows: Array(0..<rows))
-        var lse = [Double](repeating: 0, count: rows)
-        logits.withUnsafeBufferPointer { lp in
-            for r in 0..<rows { lse[r] = Kernels.logSumExp(lp.baseAddress! + r * V, V) }
-        }
+        let lse = Kernels.rowLogSumExps(logits, rows: rows, V)
         for t in targets {
             let r = t.row + 1
             ll[t.choice] += Double(logits[r * V + t.token]) - lse[r]
         }
-        return ItemScore(doc: item.doc, gold: item.gold, ll: ll, choiceChars: item.choices.map { $0.unicodeScalars.count })
+        return ItemScore(doc: item.doc, gold: item.gold, ll: ll, choiceChars: item.choiceChars)
     }
 }
 

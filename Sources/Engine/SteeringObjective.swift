@@ -29,7 +29,7 @@ extension Transformer {
                       collectLayerGrads: Bool = false) -> SteeringEval {
         let c = config, T = seq.count, d = c.hidden
         var x = residual
-        for t in 0..<T { for i in 0..<d { x[t * d + i] += v[i] } }
+        x.withUnsafeMutableBufferPointer { Kernels.addToRows(v, $0.baseAddress!, rows: T) }
         var tapes: [BlockTape] = []
         for l in (layer + 1)..<c.layers {
             let (y, tp) = blockForward(l, x, seq, record: wantGrad)
@@ -43,10 +43,7 @@ extension Transformer {
         let V = c.vocabSize
         var logits = logits(hidden: hidden, rows: rows)
         var ll = [Double](repeating: 0, count: seq.targets.count)
-        var lse = [Double](repeating: 0, count: rows.count)
-        logits.withUnsafeBufferPointer { lp in lse.withUnsafeMutableBufferPointer { lb in
-            Kernels.forRows(rows.count, cost: V) { r in lb[r] = Kernels.logSumExp(lp.baseAddress! + r * V, V) }
-        } }
+        let lse = Kernels.rowLogSumExps(logits, rows: rows.count, V)
         for (ci, tg) in seq.targets.enumerated() {
             for (r, tok) in tg { let ri = rowIndex[r]!; ll[ci] += Double(logits[ri * V + tok]) - lse[ri] }
         }

@@ -63,7 +63,7 @@ public final class SteeringStudy {
         cache = try ResidualCache(model: tf, seqs: seqs, layers: layers, workers: workers, spillDirectory: spillDirectory,
                                   shouldStop: shouldStop, atTop: scoreBase ? { i, x in
             guard isVal.contains(i) else { return }
-            let chars = its[i].choices.map { $0.unicodeScalars.count }
+            let chars = its[i].choiceChars
             let ev = tf.steer(self.seqs[i], residual: x, layer: top, v: zero, gold: its[i].gold, choiceChars: chars,
                               loss: cfg.loss, normalize: cfg.normalize, wantGrad: false)
             let sc = ItemScore(doc: its[i].doc, gold: its[i].gold, ll: ev.ll, choiceChars: chars)
@@ -89,7 +89,7 @@ public final class SteeringStudy {
         let k = min(n, trainIdx.count)
         for i in trainIdx.prefix(k) {
             let ev = tf.steer(seqs[i], residual: tf.embed(seqs[i]), layer: -1, v: [Float](repeating: 0, count: model.config.hidden),
-                              gold: items[i].gold, choiceChars: items[i].choices.map { $0.unicodeScalars.count },
+                              gold: items[i].gold, choiceChars: items[i].choiceChars,
                               loss: config.loss, normalize: config.normalize, collectLayerGrads: true)
             for (j, g) in ev.layerGradNorms.enumerated() where j < sum.count { sum[j] += g }
         }

@@ -60,7 +60,7 @@ public final class SteeringTrainer {
         self.model = model; self.cache = cache; self.items = items; self.seqs = seqs
     }
 
-    func chars(_ i: Int) -> [Int] { items[i].choices.map { $0.unicodeScalars.count } }
+    func chars(_ i: Int) -> [Int] { items[i].choiceChars }
 
     /// Scores of items `idx` with vector v at `layer` (v = zeros gives the base model).
     public func evaluate(_ idx: [Int], layer: Int, v: [Float], config: TrainConfig) -> (scores: [ItemScore], loss: Double) {

@@ -16,6 +16,11 @@ public final class Transformer {
     /// Residual-stream hooks: `after(layer, x, rows)` sees block `layer`'s output [rows, hidden] and may modify it.
     public typealias ResidualHook = (_ layer: Int, _ x: UnsafeMutablePointer<Float>, _ rows: Int) -> Void
 
+    /// The hook that adds `values` [hidden] at every position after block `layer` (the steering vector's hook).
+    public static func steeringHook(layer: Int, values: [Float]) -> ResidualHook {
+        { l, x, rows in if l == layer { Kernels.addToRows(values, x, rows: rows) } }
+    }
+
     /// Runs `tokens` after whatever `cache` holds and returns the final-normed hidden states [T, hidden].
     ///
     /// - Parameters:

@@ -162,13 +162,12 @@ extension Session {
             guard vec.values.count == m.config.hidden else {
                 throw Diagnostic(.runtime, "vector '\(vn)' has \(vec.values.count) values; \(m.name) has hidden size \(m.config.hidden)", at: s.named("with")?.valueLocation)
             }
-            hook = steeringHook(vec)
+            hook = Transformer.steeringHook(layer: vec.layer, values: vec.values)
             label = "\(task) with \(vn) (layer \(vec.layer))"
         }
         let t0 = Date()
         progress?.begin("eval \(task)", total: items.count)
         var done = 0
-        let workers = Int(settings["threads"] ?? "") ?? ProcessInfo.processInfo.activeProcessorCount
         let scores = scorer.scoreAll(items, workers: workers, hook: hook, shouldStop: { self.cancelled }) { part in
             for sc in part { logHandle?.write((sc.jsonLine + "\n").data(using: .utf8)!) }
             done += part.count

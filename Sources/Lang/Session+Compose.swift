@@ -45,18 +45,18 @@ extension Session {
             guard ds.layout != .gsm8k else {
                 throw Diagnostic(.runtime, "\(t) is a generation task; compose measures multiple-choice tasks", at: s.named("tasks")?.valueLocation ?? s.location)
             }
-            let own = vecs.filter { $0.metadata["task"] == t }
+            let own = try vecs.filter { $0.metadata["task"] == t }.map { try providedSplits($0, count: ds.items.count, at: s) }
             // The test split of the first vector on this task (or a seeded split for a task no vector was trained on).
             let splits: Splits
-            if let v = own.first {
-                splits = try providedSplits(v, count: ds.items.count, at: s)
+            if let first = own.first {
+                splits = first
             } else {
                 let seed = UInt64(settings["seed"].flatMap { Int($0) } ?? 0)
                 splits = try Splits(count: ds.items.count, train: min(64, ds.items.count / 4), val: min(64, ds.items.count / 4),
                                     test: min(200, ds.items.count / 2), seed: seed)
             }
             var seen = Set<Int>()
-            for v in own { let sp = try providedSplits(v, count: ds.items.count, at: s); seen.formUnion(sp.train); seen.formUnion(sp.val) }
+            for sp in own { seen.formUnion(sp.train); seen.formUnion(sp.val) }
             let test = splits.test.filter { !seen.contains($0) }.prefix(limit).map { ds.items[$0] }
             guard !test.isEmpty else { throw Diagnostic(.runtime, "task \(t) has no held-out test items for compose (test split empty)", at: s.location) }
             tasks.append(ComposeTask(name: t, test: test, train: splits.train.map { ds.items[$0] }))
@@ -64,7 +64,7 @@ extension Session {
 
         let composer = try Composer(model: m, vectors: vecs, tasks: tasks)
         composer.normalize = (str(s.named("norm")) ?? "yes") == "yes"
-        composer.workers = Int(settings["threads"] ?? "") ?? ProcessInfo.processInfo.activeProcessorCount
+        composer.workers = workers
         composer.shouldStop = { [weak self] in self?.cancelled ?? true }
         output("compose \(vecs.map { "\($0.name) (\($0.metadata["task"]!), L\($0.layer))" }.joined(separator: ", ")) on "
                + tasks.map { "\($0.name) (\($0.test.count) test items)" }.joined(separator: ", ")

@@ -83,7 +83,7 @@ extension Session {
         case .train(let t):
             charts = Session.charts(of: t); runDir = "\(outDir)/vectors/\(t.name)"
         case .compose(let c):
-            charts = Session.charts(of: c); runDir = "\(outDir)/compose/" + c.rows.dropLast(2).joined(separator: "+")
+            charts = Session.charts(of: c); runDir = "\(outDir)/compose/" + c.vectorNames.joined(separator: "+")
         default:
             throw Diagnostic(.runtime, "'\(name)' is not a sweep, train or compose result; plot draws layer curves, norms, training curves and interference matrices",
                              at: s.positional.first?.location)

@@ -25,14 +25,8 @@ public struct TrainResult {
 }
 
 extension Session {
-    func steeringHook(_ v: SteeringVector) -> Transformer.ResidualHook {
-        let values = v.values, layer = v.layer
-        return { l, x, rows in
-            guard l == layer else { return }
-            let d = values.count
-            for t in 0..<rows { for i in 0..<d { x[t * d + i] += values[i] } }
-        }
-    }
+    /// Scoring and training workers: `set threads=N`, else every core.
+    var workers: Int { Int(settings["threads"] ?? "") ?? ProcessInfo.processInfo.activeProcessorCount }
 
     var outDir: String { ((settings["out"] ?? "runs") as NSString).expandingTildeInPath }
 
@@ -71,7 +65,7 @@ extension Session {
             study = st
         }
         // Settings may have changed since the study was made: apply them on every use.
-        st.workers = Int(settings["threads"] ?? "") ?? ProcessInfo.processInfo.activeProcessorCount
+        st.workers = workers
         st.spill = SpillPolicy(rawValue: settings["spill"] ?? "auto") ?? .auto
         return st
     }
@@ -156,7 +150,7 @@ extension Session {
         let vec = SteeringVector(name: name, values: best.vector, layer: layer, metadata: meta)
         let test = st.testItems
         // Base and steered share blocks 0…layer, computed once per item.
-        let pairs = scorer.scorePairs(test, layer: layer, vector: vec.values, shouldStop: { self.cancelled })
+        let pairs = scorer.scorePairs(test, layer: layer, vector: vec.values, workers: workers, shouldStop: { self.cancelled })
         let rep = SteeringReport(layer: layer, base: pairs.map { $0.base }, steered: pairs.map { $0.steered }, vectorNorm: vec.norm,
                                  meanResidualNorm: st.cache?.meanResidualNorm(layer: layer) ?? 0)
         var v = vec

@@ -95,6 +95,7 @@ final class ComposeTests: XCTestCase {
         one.workers = 1
         let r1 = try one.run()
         XCTAssertEqual(r1.rows, ["hs"]); XCTAssertFalse(r1.routed)
+        XCTAssertEqual(r1.vectorNames, ["hs"]); XCTAssertEqual(r.vectorNames, ["hs", "arc"])
         XCTAssertEqual(r1.scores[0][0].map { $0.ll }, r.scores[0][0].map { $0.ll })
 
         // Stopped at once: nothing half-kept, and the result says it was interrupted.
