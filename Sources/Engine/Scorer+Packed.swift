@@ -61,15 +61,11 @@ extension Scorer {
     }
 
     /// Splits items into consecutive groups of at most `maxTokens` packed tokens (at least one item
-    /// each), with their packed sequences.
+    /// each), with their packed sequences: the groups `scoreAll` hands to its workers.
     public func groups(_ items: [MCItem], maxTokens: Int) -> [(items: [MCItem], seqs: [PackedSequence])] {
-        var out: [(items: [MCItem], seqs: [PackedSequence])] = [], cur: [MCItem] = [], curSeqs: [PackedSequence] = [], n = 0
-        for it in items {
-            let p = packed(it)
-            if !cur.isEmpty && n + p.count > maxTokens { out.append((cur, curSeqs)); cur = []; curSeqs = []; n = 0 }
-            cur.append(it); curSeqs.append(p); n += p.count
-        }
-        if !cur.isEmpty { out.append((cur, curSeqs)) }
+        var q = GroupQueue(items, maxTokens: maxTokens) { self.packed($0) }
+        var out: [(items: [MCItem], seqs: [PackedSequence])] = []
+        while let g = q.next() { out.append(g) }
         return out
     }
 }

@@ -60,16 +60,22 @@ extension Transformer {
             for seq in batch {
                 let Ts = seq.count
                 let qs = qb.baseAddress! + r0 * c.qDim, ks = kb.baseAddress! + r0 * c.kvDim, vs = vb.baseAddress! + r0 * c.kvDim
+                // What each query sees, worked out once for all heads: 0 where visible, −∞ where not.
+                var mask = [Float](repeating: 0, count: Ts * Ts)
+                for i in 0..<Ts { for j in 0..<Ts where !seq.visible(i, j, window: window) { mask[i * Ts + j] = -.infinity } }
+                mask.withUnsafeBufferPointer { mb in
                 for head in 0..<c.heads {
                     let g = head / group, P = pb.baseAddress! + head * Ts * Ts
                     BLAS.gemm(qs + head * hd, lda: c.qDim, ks + g * hd, ldb: c.kvDim, transB: true,
                               P, ldc: Ts, m: Ts, n: Ts, k: hd, alpha: scale)
                     for i in 0..<Ts {
-                        for j in 0..<Ts where !seq.visible(i, j, window: window) { P[i * Ts + j] = -.infinity }
-                        Kernels.softmax(P + i * Ts, Ts)
+                        let row = P + i * Ts, m = mb.baseAddress! + i * Ts
+                        for j in 0..<Ts { row[j] += m[j] }
+                        Kernels.softmax(row, Ts)
                     }
                     BLAS.gemm(P, lda: Ts, vs + g * hd, ldb: c.kvDim, transB: false,
                               ab.baseAddress! + r0 * c.qDim + head * hd, ldc: c.qDim, m: Ts, n: hd, k: Ts)
+                }
                 }
                 r0 += Ts
             }

@@ -117,6 +117,30 @@ final class PackedScoringTests: XCTestCase {
             XCTAssertEqual(sc.groups(items, maxTokens: 1).count, 3, "each group holds at least one item")
         }
     }
+
+    /// Workers sharing one queue of groups return every item once, in item order, equal to
+    /// scoring alone; chunks arrive in order; a stop keeps a finished prefix.
+    func testParallelScoringKeepsItemOrder() throws {
+        let m = try LanguageModel(name: Fixtures.root + "/tiny/llama")
+        let sc = Scorer(model: m)
+        let items = (0..<40).map { i in
+            MCItem(doc: i, context: "Item \(i): a man walks to a barbell" + String(repeating: " and lifts it", count: i % 7),
+                   choices: ["he lifts it.", "the lady waves \(i) times.", String(repeating: "camera ", count: 1 + i % 5)], gold: i % 3)
+        }
+        let alone = items.map { sc.score($0) }
+        for workers in [1, 2, 3] {
+            var chunks: [[ItemScore]] = []
+            let all = sc.scoreAll(items, workers: workers) { chunks.append($0) }
+            XCTAssertEqual(all.map { $0.doc }, Array(0..<40), "workers \(workers)")
+            XCTAssertEqual(chunks.flatMap { $0 }.map { $0.doc }, Array(0..<40))
+            XCTAssertGreaterThan(chunks.count, 2, "progress arrives group by group")
+            for (a, b) in zip(alone, all) { for (x, y) in zip(a.ll, b.ll) { XCTAssertEqual(x, y, accuracy: 1e-3) } }
+        }
+        var polls = 0
+        let part = sc.scoreAll(items, workers: 2, shouldStop: { polls += 1; return polls > 3 })
+        XCTAssertLessThan(part.count, items.count)
+        XCTAssertEqual(part.map { $0.doc }, Array(0..<part.count), "a stop keeps the finished prefix in order")
+    }
 }
 
 /// The vectorised exponentials against libm.
