@@ -68,6 +68,15 @@ extension Kernels {
         return lse
     }
 
+    /// The rows `rows` of x [_, width], in that order: [rows.count, width].
+    static func gatherRows(_ x: [Float], _ rows: [Int], width d: Int) -> [Float] {
+        var out = [Float](repeating: 0, count: rows.count * d)
+        x.withUnsafeBufferPointer { xb in out.withUnsafeMutableBufferPointer { ob in
+            for (i, r) in rows.enumerated() { (ob.baseAddress! + i * d).update(from: xb.baseAddress! + r * d, count: d) }
+        } }
+        return out
+    }
+
     /// x[t, :] += v for every one of the `rows` rows of x [rows, v.count] (a steering vector at every position).
     static func addToRows(_ v: [Float], _ x: UnsafeMutablePointer<Float>, rows: Int) {
         let d = v.count

@@ -32,7 +32,7 @@ extension Scorer {
                 Scorer.add(sets[group[0]], at: l, to: &x)
                 l += 1
                 if l == n { break }
-                x = tf.blockForward(l, x, seqs, record: false).0
+                x = block(l, x, seqs)
             }
             let scores = headScores(x, items, seqs)
             for i in group { perSet[i] = scores }
@@ -40,7 +40,7 @@ extension Scorer {
         /// Continues a branch whose additions at block `from` are already applied.
         func resume(_ x: [Float], after from: Int, _ group: [Int]) {
             guard from + 1 < n else { let sc = headScores(x, items, seqs); for i in group { perSet[i] = sc }; return }
-            branch(tf.blockForward(from + 1, x, seqs, record: false).0, from: from + 1, group)
+            branch(block(from + 1, x, seqs), from: from + 1, group)
         }
         branch(x, from: -1, Array(sets.indices))
         return items.indices.map { i in perSet.map { $0[i] } }

@@ -11,7 +11,7 @@ extension Scorer {
         let seqs = known ?? items.map { packed($0) }
         var x: [Float] = []
         for s in seqs { x += tf.embed(s) }
-        x = run(x, seqs, layers: 0..<tf.config.layers, hook: hook)
+        x = run(x, seqs, layers: 0..<tf.config.layers, hook: hook, scoring: true)
         return headScores(x, items, seqs)
     }
 
@@ -24,38 +24,58 @@ extension Scorer {
     }
 
     /// Blocks `layers` over the stacked rows of `seqs` (the hook, if any, after each block).
-    func run(_ x: [Float], _ seqs: [PackedSequence], layers: Range<Int>, hook: Transformer.ResidualHook?) -> [Float] {
+    /// `scoring`: the model's last block, if in `layers`, keeps only the scored rows (`block`).
+    func run(_ x: [Float], _ seqs: [PackedSequence], layers: Range<Int>, hook: Transformer.ResidualHook?, scoring: Bool = false) -> [Float] {
         let tf = model.transformer
         var x = x
-        let T = x.count / tf.config.hidden
         for l in layers {
-            x = tf.blockForward(l, x, seqs, record: false).0
+            x = scoring ? block(l, x, seqs) : tf.blockForward(l, x, seqs, record: false).0
+            let T = x.count / tf.config.hidden
             if let hook = hook { x.withUnsafeMutableBufferPointer { hook(l, $0.baseAddress!, T) } }
         }
         return x
     }
 
-    /// Final norm, logits of the scored rows only, and each item's per-choice log-likelihoods.
-    func headScores(_ x: [Float], _ items: [MCItem], _ seqs: [PackedSequence]) -> [ItemScore] {
-        let tf = model.transformer, d = tf.config.hidden, V = tf.config.vocabSize, T = x.count / d
-        let hidden = tf.normed(tf.finalNorm, x, rows: T, d: d)
-        var rows: [Int] = [], rowIndex: [Int: Int] = [:]
-        var r0 = 0
+    /// Block `l` of a scoring pass over the stacked rows of `seqs`: the model's last block carries
+    /// only the scored rows (`headRows`) past attention, so its output has those rows alone.
+    func block(_ l: Int, _ x: [Float], _ seqs: [PackedSequence]) -> [Float] {
+        let tf = model.transformer
+        return tf.blockForward(l, x, seqs, record: false, keepRows: l == tf.config.layers - 1 ? headRows(seqs) : nil).0
+    }
+
+    /// Rows of the stacked sequences that predict a scored token, ascending.
+    func headRows(_ seqs: [PackedSequence]) -> [Int] {
+        var rows = Set<Int>(), r0 = 0
         for s in seqs {
-            for tg in s.targets { for (r, _) in tg where rowIndex[r0 + r] == nil { rowIndex[r0 + r] = rows.count; rows.append(r0 + r) } }
+            for tg in s.targets { for (r, _) in tg { rows.insert(r0 + r) } }
             r0 += s.count
         }
-        let logits = tf.logits(hidden: hidden, rows: rows)
-        let lse = Kernels.rowLogSumExps(logits, rows: rows.count, V)
-        var out: [ItemScore] = []
-        r0 = 0
+        return rows.sorted()
+    }
+
+    /// Final norm, log-probabilities of the scored rows only, and each item's per-choice log-likelihoods.
+    /// `x`: the last block's output over all rows of `seqs`, or over their `headRows` only.
+    func headScores(_ x: [Float], _ items: [MCItem], _ seqs: [PackedSequence]) -> [ItemScore] {
+        let tf = model.transformer, d = tf.config.hidden, T = x.count / d
+        let hidden = tf.normed(tf.finalNorm, x, rows: T, d: d)
+        // `x` holds every row, or only the scored ones (after `block`'s last block).
+        var at: [Int: Int]? = nil
+        if T != seqs.reduce(0, { $0 + $1.count }) {
+            at = [:]
+            for (i, r) in headRows(seqs).enumerated() { at?[r] = i }
+        }
+        var pairs: [(row: Int, token: Int)] = []
+        var r0 = 0
+        for s in seqs {
+            for tg in s.targets { for (r, tok) in tg { pairs.append((at.map { $0[r0 + r] ?? 0 } ?? r0 + r, tok)) } }
+            r0 += s.count
+        }
+        let lp = tf.logProbs(hidden: hidden, pairs: pairs)
+        var out: [ItemScore] = [], k = 0
         for (it, s) in zip(items, seqs) {
             var ll = [Double](repeating: 0, count: s.targets.count)
-            for (ci, tg) in s.targets.enumerated() {
-                for (r, tok) in tg { let ri = rowIndex[r0 + r]!; ll[ci] += Double(logits[ri * V + tok]) - lse[ri] }
-            }
+            for (ci, tg) in s.targets.enumerated() { for _ in tg { ll[ci] += lp[k]; k += 1 } }
             out.append(ItemScore(doc: it.doc, gold: it.gold, ll: ll, choiceChars: it.choiceChars))
-            r0 += s.count
         }
         return out
     }

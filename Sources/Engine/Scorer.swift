@@ -62,18 +62,13 @@ public final class Scorer {
             }
         }
         var ll = [Double](repeating: 0, count: pairs.count)
-        let d = tf.config.hidden, V = tf.config.vocabSize
+        let d = tf.config.hidden
         var hidden = Array(hCtx[(ctx.count - 1) * d..<ctx.count * d])
         if !toks.isEmpty {
             hidden += tf.forward(toks, cache: cache, positions: pos, segments: seg, keepInCache: false, hook: hook)
         }
-        let rows = hidden.count / d
-        let logits = tf.logits(hidden: hidden, rows: Array(0..<rows))
-        let lse = Kernels.rowLogSumExps(logits, rows: rows, V)
-        for t in targets {
-            let r = t.row + 1
-            ll[t.choice] += Double(logits[r * V + t.token]) - lse[r]
-        }
+        let lp = tf.logProbs(hidden: hidden, pairs: targets.map { ($0.row + 1, $0.token) })
+        for (t, p) in zip(targets, lp) { ll[t.choice] += p }
         return ItemScore(doc: item.doc, gold: item.gold, ll: ll, choiceChars: item.choiceChars)
     }
 }

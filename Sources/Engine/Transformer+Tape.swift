@@ -35,24 +35,27 @@ extension Transformer {
 
     /// One block over several packed sequences stacked row-wise (x is [ΣT, hidden]): the linear
     /// layers run on all rows at once, attention stays within each sequence. Tapes need one sequence.
-    func blockForward(_ l: Int, _ x: [Float], _ batch: [PackedSequence], record: Bool) -> ([Float], BlockTape?) {
+    /// `keepRows` (ascending, not when recording): only these rows go on past attention, and the
+    /// output is [keepRows.count, hidden]; the last block of a scoring pass needs only the scored rows.
+    func blockForward(_ l: Int, _ xIn: [Float], _ batch: [PackedSequence], record: Bool,
+                      keepRows: [Int]? = nil) -> ([Float], BlockTape?) {
         let c = config, d = c.hidden, hd = c.headDim, blk = blocks[l]
-        let T = batch.reduce(0) { $0 + $1.count }
+        let rowsIn = batch.reduce(0) { $0 + $1.count }
         let positions = batch.flatMap { $0.positions }
-        let h1 = normed(blk.inputNorm, x, rows: T, d: d)
-        let qPre = lin(h1, blk.q, rows: T), kPre = lin(h1, blk.k, rows: T), v = lin(h1, blk.v, rows: T)
+        let h1 = normed(blk.inputNorm, xIn, rows: rowsIn, d: d)
+        let qPre = lin(h1, blk.q, rows: rowsIn), kPre = lin(h1, blk.k, rows: rowsIn), v = lin(h1, blk.v, rows: rowsIn)
         var q = qPre, k = kPre
         if let qn = blk.qNorm, let kn = blk.kNorm {
-            q = normed(qn, q, rows: T * c.heads, d: hd); k = normed(kn, k, rows: T * c.kvHeads, d: hd)
+            q = normed(qn, q, rows: rowsIn * c.heads, d: hd); k = normed(kn, k, rows: rowsIn * c.kvHeads, d: hd)
         }
         let sliding = c.layerIsSliding[l]
         let theta = sliding ? c.ropeLocalTheta : c.ropeTheta, window = sliding ? c.slidingWindow : nil
-        q.withUnsafeMutableBufferPointer { ropeAt($0.baseAddress!, T: T, nHeads: c.heads, pos: positions, theta: theta) }
-        k.withUnsafeMutableBufferPointer { ropeAt($0.baseAddress!, T: T, nHeads: c.kvHeads, pos: positions, theta: theta) }
+        q.withUnsafeMutableBufferPointer { ropeAt($0.baseAddress!, T: rowsIn, nHeads: c.heads, pos: positions, theta: theta) }
+        k.withUnsafeMutableBufferPointer { ropeAt($0.baseAddress!, T: rowsIn, nHeads: c.kvHeads, pos: positions, theta: theta) }
         // Scores of one sequence at a time: [heads, Ts, Ts] (kept as the tape when recording one sequence).
         let maxT = batch.map { $0.count }.max() ?? 0
         var probs = [Float](repeating: 0, count: c.heads * maxT * maxT)
-        var attn = [Float](repeating: 0, count: T * c.qDim)
+        var attn = [Float](repeating: 0, count: rowsIn * c.qDim)
         let scale = 1 / c.queryPreAttnScalar.squareRoot(), group = c.heads / c.kvHeads
         q.withUnsafeBufferPointer { qb in k.withUnsafeBufferPointer { kb in v.withUnsafeBufferPointer { vb in
         probs.withUnsafeMutableBufferPointer { pb in attn.withUnsafeMutableBufferPointer { ab in
@@ -80,6 +83,11 @@ extension Transformer {
                 r0 += Ts
             }
         } } } } }
+        // Rows whose output is wanted go on past attention; the others were needed only as keys and values.
+        let keep = record ? nil : keepRows.flatMap { $0.count < rowsIn ? $0 : nil }
+        let x = keep.map { Kernels.gatherRows(xIn, $0, width: d) } ?? xIn
+        if let keep = keep { attn = Kernels.gatherRows(attn, keep, width: c.qDim) }
+        let T = keep?.count ?? rowsIn
         let o = lin(attn, blk.o, rows: T)
         var x1 = [Float](), h2: [Float], out: [Float], m: [Float]
         var a: [Float] = [], g: [Float] = []

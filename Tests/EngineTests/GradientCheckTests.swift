@@ -118,6 +118,24 @@ final class PackedScoringTests: XCTestCase {
         }
     }
 
+    /// Log-probabilities from vocabulary blocks (a partial last block, rows asked twice, tokens in
+    /// several blocks) equal full logits minus their row log-sum-exp.
+    func testBlockedLogProbsEqualFullSoftmax() throws {
+        let m = try LanguageModel(name: Fixtures.root + "/tiny/llama")
+        let tf = m.transformer, V = m.config.vocabSize
+        let h = tf.forward([5, 17, 3, 42, 9], cache: KVCache(config: m.config))
+        let full = tf.logits(hidden: h, rows: Array(0..<5))
+        let lse = Kernels.rowLogSumExps(full, rows: 5, V)
+        let pairs: [(row: Int, token: Int)] = [(4, 0), (0, V - 1), (2, 7), (4, V / 2), (1, 13), (0, 6)]
+        for block in [7, 64, V, 4096] {
+            let lp = tf.logProbs(hidden: h, pairs: pairs, block: block)
+            for (p, got) in zip(pairs, lp) {
+                XCTAssertEqual(got, Double(full[p.row * V + p.token]) - lse[p.row], accuracy: 1e-4, "block \(block)")
+            }
+        }
+        XCTAssertTrue(tf.logProbs(hidden: h, pairs: []).isEmpty)
+    }
+
     /// Workers sharing one queue of groups return every item once, in item order, equal to
     /// scoring alone; chunks arrive in order; a stop keeps a finished prefix.
     func testParallelScoringKeepsItemOrder() throws {
