@@ -68,13 +68,29 @@ extension Kernels {
         return lse
     }
 
+    /// An array of `count` floats that `fill` writes completely (no zeroing first: for outputs of
+    /// GEMMs, norms and copies, which overwrite every element).
+    static func filled(_ count: Int, _ fill: (UnsafeMutablePointer<Float>) -> Void) -> [Float] {
+        [Float](unsafeUninitializedCapacity: count) { buf, n in
+            if let p = buf.baseAddress { fill(p) }
+            n = count
+        }
+    }
+
     /// The rows `rows` of x [_, width], in that order: [rows.count, width].
     static func gatherRows(_ x: [Float], _ rows: [Int], width d: Int) -> [Float] {
-        var out = [Float](repeating: 0, count: rows.count * d)
-        x.withUnsafeBufferPointer { xb in out.withUnsafeMutableBufferPointer { ob in
-            for (i, r) in rows.enumerated() { (ob.baseAddress! + i * d).update(from: xb.baseAddress! + r * d, count: d) }
+        x.withUnsafeBufferPointer { xb in
+            filled(rows.count * d) { o in
+                for (i, r) in rows.enumerated() { (o + i * d).initialize(from: xb.baseAddress! + r * d, count: d) }
+            }
+        }
+    }
+
+    /// a + b elementwise (same counts): a residual connection.
+    static func added(_ a: [Float], _ b: [Float]) -> [Float] {
+        a.withUnsafeBufferPointer { ab in b.withUnsafeBufferPointer { bb in
+            filled(a.count) { o in for i in 0..<a.count { o[i] = ab[i] + bb[i] } }
         } }
-        return out
     }
 
     /// x[t, :] += v for every one of the `rows` rows of x [rows, v.count] (a steering vector at every position).

@@ -3,17 +3,15 @@ import Foundation
 extension Transformer {
     /// y[T, out] = x[T, in] · Wᵀ (+ b).
     func lin(_ x: [Float], _ L: Linear, rows T: Int) -> [Float] {
-        var y = [Float](repeating: 0, count: T * L.outDim)
-        x.withUnsafeBufferPointer { xb in y.withUnsafeMutableBufferPointer { yb in
-            BLAS.linear(xb.baseAddress!, rows: T, inDim: L.inDim, weight: L.w, bias: L.b, outDim: L.outDim, into: yb.baseAddress!)
-        } }
-        return y
+        x.withUnsafeBufferPointer { xb in
+            Kernels.filled(T * L.outDim) { y in
+                BLAS.linear(xb.baseAddress!, rows: T, inDim: L.inDim, weight: L.w, bias: L.b, outDim: L.outDim, into: y)
+            }
+        }
     }
 
     func normed(_ n: Norm, _ x: [Float], rows: Int, d: Int) -> [Float] {
-        var y = [Float](repeating: 0, count: x.count)
-        x.withUnsafeBufferPointer { xb in y.withUnsafeMutableBufferPointer { yb in norm(n, xb.baseAddress!, yb.baseAddress!, rows: rows, d: d) } }
-        return y
+        x.withUnsafeBufferPointer { xb in Kernels.filled(x.count) { y in norm(n, xb.baseAddress!, y, rows: rows, d: d) } }
     }
 
     /// Embeddings of the packed sequence [T, hidden] (scaled by √hidden for Gemma).
@@ -107,20 +105,20 @@ extension Transformer {
         switch c.arch {
         case .gemma3:
             let oN = normed(blk.postAttnNorm, o, rows: T, d: d)
-            x1 = zip(x, oN).map { $0 + $1 }
+            x1 = Kernels.added(x, oN)
             h2 = normed(blk.preFFNNorm!, x1, rows: T, d: d)
             m = mlp(h2)
             let mN = normed(blk.postFFNNorm!, m, rows: T, d: d)
-            out = zip(x1, mN).map { $0 + $1 }
+            out = Kernels.added(x1, mN)
         case .gptNeoX where c.parallelResidual:
             h2 = normed(blk.postAttnNorm, x, rows: T, d: d)
             m = mlp(h2)
             out = (0..<x.count).map { x[$0] + o[$0] + m[$0] }
         default:
-            x1 = zip(x, o).map { $0 + $1 }
+            x1 = Kernels.added(x, o)
             h2 = normed(blk.postAttnNorm, x1, rows: T, d: d)
             m = mlp(h2)
-            out = zip(x1, m).map { $0 + $1 }
+            out = Kernels.added(x1, m)
         }
         guard record && batch.count == 1 else { return (out, nil) }
         return (out, BlockTape(x: x, h1: h1, qPre: qPre, kPre: kPre, q: q, k: k, v: v, probs: probs, attn: attn, o: o,
