@@ -32,7 +32,7 @@ extension Scorer {
         defer { if w > 1 { BLAS.threads = savedThreads } }
         // Items are packed into groups of about `tokensPerPass` tokens; each worker runs one group
         // per pass with single-threaded BLAS.
-        let tokensPerPass = 320
+        let tokensPerPass = 512
         let lock = NSLock()
         var queue = GroupQueue(items, maxTokens: tokensPerPass) { self.packed($0) }
         var nextGroup = 0, delivered = 0, stop = false, active = w

@@ -52,8 +52,9 @@ extension Transformer {
         k.withUnsafeMutableBufferPointer { ropeAt($0.baseAddress!, T: rowsIn, nHeads: c.kvHeads, pos: positions, theta: theta) }
         // Scores of one sequence at a time: [heads, Ts, Ts] (kept as the tape when recording one sequence).
         let maxT = batch.map { $0.count }.max() ?? 0
-        var probs = [Float](repeating: 0, count: c.heads * maxT * maxT)
-        var attn = [Float](repeating: 0, count: rowsIn * c.qDim)
+        // Both are written in full below (per sequence: its [heads, Ts, Ts] scores; every head's columns).
+        var probs = Kernels.filled(c.heads * maxT * maxT) { _ in }
+        var attn = Kernels.filled(rowsIn * c.qDim) { _ in }
         let scale = 1 / c.queryPreAttnScalar.squareRoot(), group = c.heads / c.kvHeads
         q.withUnsafeBufferPointer { qb in k.withUnsafeBufferPointer { kb in v.withUnsafeBufferPointer { vb in
         probs.withUnsafeMutableBufferPointer { pb in attn.withUnsafeMutableBufferPointer { ab in
@@ -61,18 +62,22 @@ extension Transformer {
             for seq in batch {
                 let Ts = seq.count
                 let qs = qb.baseAddress! + r0 * c.qDim, ks = kb.baseAddress! + r0 * c.kvDim, vs = vb.baseAddress! + r0 * c.kvDim
-                // What each query sees, worked out once for all heads: 0 where visible, −∞ where not.
-                var mask = [Float](repeating: 0, count: Ts * Ts)
-                for i in 0..<Ts { for j in 0..<Ts where !seq.visible(i, j, window: window) { mask[i * Ts + j] = -.infinity } }
+                // What each query sees, worked out once for all heads: 0 where visible, −∞ where not;
+                // `span[i]`: keys past the last visible one (causal: at most i + 1) get probability 0 directly.
+                var mask = [Float](repeating: 0, count: Ts * Ts), span = [Int](repeating: 0, count: Ts)
+                for i in 0..<Ts {
+                    for j in 0..<Ts { if seq.visible(i, j, window: window) { span[i] = j + 1 } else { mask[i * Ts + j] = -.infinity } }
+                }
                 mask.withUnsafeBufferPointer { mb in
                 for head in 0..<c.heads {
                     let g = head / group, P = pb.baseAddress! + head * Ts * Ts
                     BLAS.gemm(qs + head * hd, lda: c.qDim, ks + g * hd, ldb: c.kvDim, transB: true,
                               P, ldc: Ts, m: Ts, n: Ts, k: hd, alpha: scale)
                     for i in 0..<Ts {
-                        let row = P + i * Ts, m = mb.baseAddress! + i * Ts
-                        for j in 0..<Ts { row[j] += m[j] }
-                        Kernels.softmax(row, Ts)
+                        let row = P + i * Ts, m = mb.baseAddress! + i * Ts, n = span[i]
+                        for j in 0..<n { row[j] += m[j] }
+                        Kernels.softmax(row, n)
+                        (row + n).update(repeating: 0, count: Ts - n)
                     }
                     BLAS.gemm(P, lda: Ts, vs + g * hd, ldb: c.kvDim, transB: false,
                               ab.baseAddress! + r0 * c.qDim + head * hd, ldc: c.qDim, m: Ts, n: hd, k: Ts)
