@@ -1,5 +1,18 @@
 // swift-tools-version:5.9
 import PackageDescription
+import Foundation
+
+/// Engine's Swift kernels (exponentials, softmax, norms, activations) are compiled for AVX2 + FMA
+/// when the building machine has them (read from /proc/cpuinfo): 8-lane FMA instead of the
+/// baseline x86-64's 4-lane SSE2. The binary then needs such a CPU (x86 since 2013-2015);
+/// `AFT_PORTABLE=1 swift build` builds for any x86-64. GEMMs are OpenBLAS's, which picks its own kernel.
+let vectorFlags: [String] = {
+    if ProcessInfo.processInfo.environment["AFT_PORTABLE"] != nil { return [] }
+    guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+          let flags = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return [] }
+    let has = Set(flags.split(separator: " ").map(String.init))
+    return has.contains("avx2") && has.contains("fma") && has.contains("f16c") ? ["-target-cpu", "haswell"] : []
+}()
 
 let package = Package(
     name: "AFTShell",
@@ -14,7 +27,7 @@ let package = Package(
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CEditLine", pkgConfig: "libedit", providers: [.apt(["libedit-dev"])]),
         .target(name: "Engine", dependencies: ["COpenBLAS"],
-                swiftSettings: [.unsafeFlags(["-Ounchecked"])]),
+                swiftSettings: [.unsafeFlags(["-Ounchecked"] + vectorFlags)]),
         .target(name: "Lang", dependencies: ["Engine"]),
         .executableTarget(name: "AFTShell", dependencies: ["Engine", "Lang", "CEditLine"]),
         // libFuzzer target for the lexer and parser (scripts/fuzz); an ordinary build replays inputs.
