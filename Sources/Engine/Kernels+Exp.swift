@@ -138,13 +138,10 @@ extension Kernels {
         var i = 0
         while i + 16 <= n {
             let x = load16(g, i)
-            let act: SIMD16<Float>
-            if geluTanh {
-                let u: SIMD16<Float> = 0.797_884_560_8 * (x + 0.044715 * x * x * x)
-                let e = exp16(2 * u)
-                act = x * (e / (e + 1))
-            }
-            else { act = x / (1 + exp16(-x)) }
+            // One exp16 call site for both activations, so it is inlined (a second one was not).
+            let u: SIMD16<Float> = 0.797_884_560_8 * (x + 0.044715 * x * x * x)
+            let e = exp16(geluTanh ? 2 * u : -x)
+            let act: SIMD16<Float> = geluTanh ? x * (e / (e + 1)) : x / (1 + e)
             store16(load16(z, i) * act, z, i)
             i += 16
         }
@@ -159,11 +156,11 @@ extension Kernels {
         while i + 16 <= n {
             let x = load16(g, i), d = load16(dz, i)
             let act: SIMD16<Float>, dact: SIMD16<Float>
+            let x2: SIMD16<Float> = x * x
+            let u: SIMD16<Float> = k * (x + 0.044715 * x2 * x)
+            let e = exp16(geluTanh ? 2 * u : -x)   // one call site, so it is inlined
             if geluTanh {
-                let x2: SIMD16<Float> = x * x
-                let u: SIMD16<Float> = k * (x + 0.044715 * x2 * x)
                 // With E = e^{2u}: (1 + tanh u)/2 = E/(E+1) and 1 − tanh²u = 4E/(E+1)², free of cancellation.
-                let e = exp16(2 * u)
                 let inv: SIMD16<Float> = 1 / (e + 1)
                 let half: SIMD16<Float> = e * inv
                 act = x * half
@@ -171,7 +168,7 @@ extension Kernels {
                 let du: SIMD16<Float> = k * (1 + 0.134145 * x2)
                 dact = half + 0.5 * x * sech2 * du
             } else {
-                let s = 1 / (1 + exp16(-x))
+                let s = 1 / (1 + e)
                 act = x * s
                 dact = s * (1 + x * (1 - s))
             }
