@@ -41,8 +41,10 @@ extension Transformer {
         let rowsIn = batch.reduce(0) { $0 + $1.count }
         let positions = batch.flatMap { $0.positions }
         let h1 = normed(blk.inputNorm, xIn, rows: rowsIn, d: d)
-        let qPre = lin(h1, blk.q, rows: rowsIn), kPre = lin(h1, blk.k, rows: rowsIn), v = lin(h1, blk.v, rows: rowsIn)
-        var q = qPre, k = kPre
+        var q = lin(h1, blk.q, rows: rowsIn), k = lin(h1, blk.k, rows: rowsIn)
+        let v = lin(h1, blk.v, rows: rowsIn)
+        // Kept for the tape only: sharing the buffers would make RoPE below copy q and k first.
+        let qPre = record ? q : [], kPre = record ? k : []
         if let qn = blk.qNorm, let kn = blk.kNorm {
             q = normed(qn, q, rows: rowsIn * c.heads, d: hd); k = normed(kn, k, rows: rowsIn * c.kvHeads, d: hd)
         }
