@@ -7,7 +7,8 @@ import Foundation
 ///   the FLOP-weighted rate over one block's shapes is the ceiling.
 /// - forward: one fresh sequence of `tokens` tokens, best of 3; GFLOP/s counts the linear layers
 ///   and attention; fraction = forward rate / ceiling.
-/// - scoring: HellaSwag items/s with all cores (first `items` items).
+/// - scoring: HellaSwag items/s with all cores (first `items` items), and the GFLOP/s of the
+///   work scoring does (`scoringFlop`) as a fraction of the same ceiling.
 func runBench(_ args: [String]) throws {
     let name = args.first ?? "smollm2-135m"
     let T = args.count > 1 ? Int(args[1]) ?? 128 : 128
@@ -48,6 +49,7 @@ func runBench(_ args: [String]) throws {
     let t0 = Date()
     let scores = scorer.scoreAll(items)
     let st = Date().timeIntervalSince(t0)
+    let scoreRate = scoringFlop(items, scorer) / st / 1e9
     print("""
     {"model": "\(name)", "blas_core": "\(BLAS.coreName)", "threads": \(BLAS.threads), "tokens": \(T),
      "sgemm_shapes": [\(perShape.joined(separator: ", "))],
@@ -55,6 +57,27 @@ func runBench(_ args: [String]) throws {
      "forward_seconds": \(String(format: "%.4f", fwd)), "forward_tokens_per_s": \(String(format: "%.1f", Double(T) / fwd)),
      "forward_gflops": \(String(format: "%.2f", fwdRate)), "forward_fraction_of_ceiling": \(String(format: "%.3f", fwdRate / ceiling)),
      "scoring_items": \(scores.count), "scoring_seconds": \(String(format: "%.2f", st)),
-     "scoring_items_per_s": \(String(format: "%.3f", Double(scores.count) / st))}
+     "scoring_items_per_s": \(String(format: "%.3f", Double(scores.count) / st)),
+     "scoring_gflops": \(String(format: "%.2f", scoreRate)), "scoring_fraction_of_ceiling": \(String(format: "%.3f", scoreRate / ceiling))}
     """)
+}
+
+/// FLOPs scoring `items` does: every block's linear layers for every packed row (the last block's
+/// output projection and FFN for the scored rows only), attention over visible (query, key) pairs
+/// (QKᵀ and PV, ignoring sliding windows), and the vocabulary head for the scored rows.
+func scoringFlop(_ items: [MCItem], _ scorer: Scorer) -> Double {
+    let c = scorer.model.config
+    let qkv = Double(c.hidden * (c.qDim + 2 * c.kvDim)), rest = Double(c.qDim * c.hidden + 3 * c.ffn * c.hidden)
+    var flop = 0.0
+    for item in items {
+        let s = scorer.packed(item)
+        var pairs = 0
+        for i in 0..<s.count { for j in 0...i where s.visible(i, j, window: nil) { pairs += 1 } }
+        let scored = Set(s.targets.flatMap { $0.map(\.row) }).count
+        flop += 2 * Double(c.layers) * qkv * Double(s.count)
+        flop += 2 * Double(c.layers - 1) * rest * Double(s.count) + 2 * rest * Double(scored)
+        flop += 4 * Double(c.layers) * Double(c.heads * c.headDim) * Double(pairs)
+        flop += 2 * Double(c.vocabSize * c.hidden) * Double(scored)
+    }
+    return flop
 }

@@ -23,7 +23,7 @@ public struct PackedSequence {
         }
     }
 
-    @inline(__always) func visible(_ i: Int, _ j: Int, window: Int?) -> Bool {
+    @inline(__always) public func visible(_ i: Int, _ j: Int, window: Int?) -> Bool {
         let pj = positions[j], pi = positions[i]
         guard pj <= pi, segments[j] == -1 || segments[j] == segments[i] else { return false }
         if let w = window, pi - pj >= w { return false }
