@@ -49,7 +49,7 @@ func runBench(_ args: [String]) throws {
     let t0 = Date()
     let scores = scorer.scoreAll(items)
     let st = Date().timeIntervalSince(t0)
-    let scoreRate = scoringFlop(items, scorer) / st / 1e9
+    let scoreRate = scoringFlop(items, scorer, shapes: shapes) / st / 1e9
     print("""
     {"model": "\(name)", "blas_core": "\(BLAS.coreName)", "threads": \(BLAS.threads), "tokens": \(T),
      "sgemm_shapes": [\(perShape.joined(separator: ", "))],
@@ -65,19 +65,21 @@ func runBench(_ args: [String]) throws {
 /// FLOPs scoring `items` does: every block's linear layers for every packed row (the last block's
 /// output projection and FFN for the scored rows only), attention over visible (query, key) pairs
 /// (QKᵀ and PV, ignoring sliding windows), and the vocabulary head for the scored rows.
-func scoringFlop(_ items: [MCItem], _ scorer: Scorer) -> Double {
+/// `shapes`: one block's linear layers as (out, in), q, k and v first (as `runBench` lists them).
+func scoringFlop(_ items: [MCItem], _ scorer: Scorer, shapes: [(Int, Int)]) -> Double {
     let c = scorer.model.config
-    let qkv = Double(c.hidden * (c.qDim + 2 * c.kvDim)), rest = Double(c.qDim * c.hidden + 3 * c.ffn * c.hidden)
+    let macs = shapes.map { Double($0.0 * $0.1) }
+    let qkv = macs.prefix(3).reduce(0, +), rest = macs.dropFirst(3).reduce(0, +)
     var flop = 0.0
     for item in items {
         let s = scorer.packed(item)
         var pairs = 0
         for i in 0..<s.count { for j in 0...i where s.visible(i, j, window: nil) { pairs += 1 } }
-        let scored = Set(s.targets.flatMap { $0.map(\.row) }).count
+        let scored = Double(scorer.headRows([s]).count)
         flop += 2 * Double(c.layers) * qkv * Double(s.count)
-        flop += 2 * Double(c.layers - 1) * rest * Double(s.count) + 2 * rest * Double(scored)
+        flop += 2 * Double(c.layers - 1) * rest * Double(s.count) + 2 * rest * scored
         flop += 4 * Double(c.layers) * Double(c.heads * c.headDim) * Double(pairs)
-        flop += 2 * Double(c.vocabSize * c.hidden) * Double(scored)
+        flop += 2 * Double(c.vocabSize * c.hidden) * scored
     }
     return flop
 }

@@ -44,7 +44,7 @@ extension Scorer {
     }
 
     /// Rows of the stacked sequences that predict a scored token, ascending.
-    func headRows(_ seqs: [PackedSequence]) -> [Int] {
+    public func headRows(_ seqs: [PackedSequence]) -> [Int] {
         var rows = Set<Int>(), r0 = 0
         for s in seqs {
             for tg in s.targets { for (r, _) in tg { rows.insert(r0 + r) } }
