@@ -2,8 +2,9 @@
 """Generate the golden fixtures the Swift tests compare against (needs torch, transformers, gguf,
 tokenizers; tests never do). Writes under Tests/EngineTests/Fixtures:
 
-  tiny/<arch>/       random-weight HF models (config.json, safetensors, tokenizer.json) and
-                     expected.json (input ids, logits) from transformers — llama, qwen2, gemma3, gpt_neox
+  tiny/<arch>/       random-weight HF models (config.json, safetensors, tokenizer.json) and expected.json
+                     (input ids, logits, ARC-Easy log-likelihoods, dL/dv) from transformers — llama,
+                     qwen2, gemma3, gpt_neox (parallel and sequential), phi, gpt2
   logits/<model>.json  real GGUF models: prompt ids and logits at sampled positions and vocab columns
   tokens/<name>.bin    uint32 FNV-1a digest of the token ids of every dataset text (see textList)
 
@@ -97,10 +98,16 @@ def logits():
 
 
 def tiny():
+    """Tiny random-weight models of every architecture, made to fail: every weight matrix drawn with
+    std 0.08 (transformers' default 0.02 hides errors), norm scales N(1, 0.3) (N(0, 0.3) for Gemma's
+    offset form), every bias N(0, 0.1). expected.json holds the logits of one text, the lm-eval
+    log-likelihoods of the first ARC-Easy items' choices, and dL/dv at one layer by torch autograd."""
     import torch
     from transformers import (AutoModelForCausalLM, LlamaConfig, Qwen2Config, Gemma3TextConfig, GPTNeoXConfig,
-                              PreTrainedTokenizerFast)
+                              PhiConfig, GPT2Config, PreTrainedTokenizerFast)
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers, decoders
+    sys.path.insert(0, str(Path(__file__).parent))
+    from torch_steering import encode_pair, Steer, choice_loss
     corpus = [json.loads(l)["ctx"] for _, l in zip(range(3000), open(SHARED / "data/hellaswag/hellaswag_val.jsonl"))]
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -119,36 +126,67 @@ def tiny():
                                    final_logit_softcapping=None, attn_logit_softcapping=None),
         "gpt_neox": GPTNeoXConfig(**common, rotary_pct=0.25, rotary_emb_base=10000, use_parallel_residual=True,
                                   hidden_act="gelu", layer_norm_eps=1e-5, tie_word_embeddings=False),
+        "gpt_neox_sequential": GPTNeoXConfig(**common, rotary_pct=0.25, rotary_emb_base=10000, use_parallel_residual=False,
+                                             hidden_act="gelu", layer_norm_eps=1e-5, tie_word_embeddings=False),
+        "phi": PhiConfig(**common, partial_rotary_factor=0.5, hidden_act="gelu_new", layer_norm_eps=1e-5,
+                         tie_word_embeddings=False, bos_token_id=0, eos_token_id=0),
+        "gpt2": GPT2Config(vocab_size=V, n_embd=64, n_layer=3, n_head=4, n_inner=96, n_positions=256,
+                           activation_function="gelu_new", bos_token_id=0, eos_token_id=0,
+                           resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0),
     }
-    dtypes = {"llama": torch.float32, "qwen2": torch.bfloat16, "gemma3": torch.float32, "gpt_neox": torch.float16}
+    dtypes = {"llama": torch.float32, "qwen2": torch.bfloat16, "gemma3": torch.float32, "gpt_neox": torch.float16,
+              "gpt_neox_sequential": torch.float32, "phi": torch.float32, "gpt2": torch.float32}
     text = "A man is sitting on a roof. He starts pulling up roofing on a roof, and then the camera pans to a lady who walks to a barbell and lifts it."
+    arc = [json.loads(l) for _, l in zip(range(6), open(SHARED / "data/arc_easy/arc_easy_test.jsonl"))]
     for arch, cfg in configs.items():
-        torch.manual_seed(hash(arch) % 1000)
+        torch.manual_seed(sum(map(ord, arch)))
         cfg.torch_dtype = "float32"
         model = AutoModelForCausalLM.from_config(cfg).float().eval()
         with torch.no_grad():
             for n, p in model.named_parameters():
-                if "norm" in n and "weight" in n:
+                if ("norm" in n or "ln_" in n) and n.endswith("weight"):
                     p.copy_(torch.randn_like(p) * 0.3 + (0.0 if arch == "gemma3" else 1.0))
                 elif n.endswith("bias"):
                     p.copy_(torch.randn_like(p) * 0.1)
+                else:
+                    p.copy_(torch.randn_like(p) * 0.08)
         d = FIX / "tiny" / arch
         d.mkdir(parents=True, exist_ok=True)
-        for old in d.glob("*.safetensors"): old.unlink()
+        for old in d.glob("*.safetensors*"): old.unlink()
         model.to(dtypes[arch])
         model.save_pretrained(d, max_shard_size="100KB" if arch == "qwen2" else "50MB")
-        model.float()
         fast = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|endoftext|>")
         fast.save_pretrained(d)
         for extra in ["tokenizer_config.json", "special_tokens_map.json", "generation_config.json"]:
             (d / extra).unlink(missing_ok=True)
         ids = fast(text).input_ids
         # Reload from disk so the reference sees exactly the stored (possibly bf16/f16) weights.
-        ref = AutoModelForCausalLM.from_pretrained(d, dtype=torch.float32).eval()
-        with torch.no_grad(): lg = ref(torch.tensor([ids])).logits[0]
-        json.dump({"text": text, "ids": ids, "logits": [[round(float(x), 6) for x in row] for row in lg]},
+        ref = AutoModelForCausalLM.from_pretrained(d, dtype=torch.float32, attn_implementation="eager").eval()
+        for p in ref.parameters(): p.requires_grad_(False)
+        with torch.no_grad():
+            lg = ref(torch.tensor([ids])).logits[0]
+            items = []
+            for r in arc:
+                ctx = f"Question: {r['question']}\nAnswer:"
+                lls = []
+                for ch in r["choices"]["text"]:
+                    c, k = encode_pair(fast, ctx, " " + ch)
+                    logp = torch.log_softmax(ref(torch.tensor([c + k])).logits[0].double(), -1)
+                    lls.append(float(sum(logp[len(c) - 1 + j, t] for j, t in enumerate(k))))
+                items.append({"context": ctx, "choices": r["choices"]["text"], "ll": lls})
+        # dL/dv after block 1 (the choice loss, length-normalised) by autograd through a forward hook.
+        g = torch.Generator().manual_seed(3)
+        v = (torch.randn(64, generator=g) * 0.3).requires_grad_(True)
+        h = Steer(ref, 1, v)
+        loss, ll = choice_loss(ref, fast, items[0]["context"], items[0]["choices"], 0)
+        loss.backward()
+        h.remove()
+        json.dump({"text": text, "ids": ids, "logits": [[round(float(x), 6) for x in row] for row in lg], "arc_easy": items,
+                   "steer": {"layer": 1, "v": [float(x) for x in v.detach()], "gold": 0, "loss": float(loss),
+                             "ll": [float(x) for x in ll], "grad": [float(x) for x in v.grad]}},
                   open(d / "expected.json", "w"))
-        print(arch, "tokens", len(ids), "vocab", V, "files", sorted(p.name for p in d.iterdir()), flush=True)
+        print(arch, "tokens", len(ids), "vocab", V, "max|logit|", float(lg.abs().max()), "|grad|", float(v.grad.norm()),
+              "files", sorted(p.name for p in d.iterdir()), flush=True)
 
 
 def dequant():

@@ -29,11 +29,23 @@ def encode_pair(tok, ctx, cont):
     return c, whole[len(c):]
 
 
+def decoder_layers(model):
+    """The model's list of decoder blocks, whatever the architecture calls it."""
+    for path in ("model.layers", "gpt_neox.layers", "transformer.h"):
+        obj = model
+        try:
+            for part in path.split("."): obj = getattr(obj, part)
+            return obj
+        except AttributeError:
+            continue
+    raise ValueError(f"no decoder layers found in {type(model).__name__}")
+
+
 class Steer:
     """Adds `self.v` to the output of decoder layer `layer` at every position."""
     def __init__(self, model, layer, v):
         self.v = v
-        self.h = model.model.layers[layer].register_forward_hook(self.hook)
+        self.h = decoder_layers(model)[layer].register_forward_hook(self.hook)
 
     def hook(self, mod, inp, out):
         if isinstance(out, tuple):

@@ -30,7 +30,7 @@ public enum EngineError: Error, CustomStringConvertible, Equatable {
         case .shapeMismatch(let p, let t, let e, let f):
             return "\(p): tensor '\(t)' has shape \(f), expected \(e) from the model config"
         case .unsupportedArchitecture(let a):
-            return "unsupported architecture '\(a)' (supported: llama, qwen2, gemma3, gpt_neox)"
+            return "unsupported architecture '\(a)' (supported: \(Architectures.supported))"
         case .missingConfig(let p, let k): return "\(p): config is missing '\(k)'"
         case .modelNotFound(let n, let l, let h):
             return "model '\(n)' not found; looked in:\n" + l.map { "  \($0)" }.joined(separator: "\n") + "\n\(h)"

@@ -75,7 +75,7 @@ extension Session {
 
     func modelSummary(_ m: LanguageModel) -> String {
         let c = m.config
-        return "\(m.name): \(c.arch.rawValue), \(c.layers) layers, hidden \(c.hidden), \(c.heads) heads (\(c.kvHeads) kv), vocab \(c.vocabSize)\n  \(m.path)"
+        return "\(m.name): \(c.arch.name), \(c.layers) layers, hidden \(c.hidden), \(c.heads) heads (\(c.kvHeads) kv), vocab \(c.vocabSize)\n  \(m.path)"
             + String(format: "\n  loaded in %.2f s", m.loadSeconds)
     }
 

@@ -21,7 +21,7 @@ extension Session {
         let failed = cells.filter { $0.error != nil }.count
         md += "_\(generator) · started \(iso.string(from: notebook.started)) · \(cells.count) cell\(cells.count == 1 ? "" : "s")"
         md += String(format: " · %.1f s of work", total) + (failed > 0 ? " · \(failed) failed" : "") + "_\n\n"
-        if let m = model { md += "Model: **\(m.name)** (\(m.config.arch.rawValue), \(m.config.layers) layers, hidden \(m.config.hidden)) from `\(m.path)`\n\n" }
+        if let m = model { md += "Model: **\(m.name)** (\(m.config.arch.name), \(m.config.layers) layers, hidden \(m.config.hidden)) from `\(m.path)`\n\n" }
         if !settings.isEmpty {
             md += "Settings: " + settings.keys.sorted().map { "`\($0)=\(settings[$0]!)`" }.joined(separator: ", ") + "\n\n"
         }

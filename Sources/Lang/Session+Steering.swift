@@ -187,7 +187,7 @@ extension Session {
         let v = try vector(s)
         guard let m = model else { throw Diagnostic(.runtime, "no model loaded", at: s.location) }
         let path = (str(s.positional[2])! as NSString).expandingTildeInPath
-        try v.exportControlVector(to: path, architecture: m.config.arch.rawValue, layerCount: m.config.layers)
+        try v.exportControlVector(to: path, architecture: m.config.arch.ggufNames[0], layerCount: m.config.layers)
         output("exported \(v.name) as llama.cpp control vector direction.\(v.layer) to \(path)")
     }
 }

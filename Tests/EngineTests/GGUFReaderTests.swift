@@ -128,15 +128,15 @@ final class GGUFReaderTests: XCTestCase {
         w.add("llama.feed_forward_length", u32: 8)
         let g = try GGUFFile(path: write(w.bytes()))
         let c = try ModelConfig(gguf: g)
-        XCTAssertThrowsError(try Transformer(config: c, weights: GGUFWeights(file: g, config: c))) { e in
+        XCTAssertThrowsError(try Transformer(config: c, weights: GGUFWeights(file: g))) { e in
             XCTAssertTrue("\(e)".contains("blk.0") || "\(e)".contains("model.layers.0"), "\(e)")
         }
         // Embedding declared with the wrong vocab size.
         var c2 = c
         c2.vocabSize = 5
-        XCTAssertThrowsError(try Transformer(config: c2, weights: GGUFWeights(file: g, config: c2))) { e in
+        XCTAssertThrowsError(try Transformer(config: c2, weights: GGUFWeights(file: g))) { e in
             guard case EngineError.shapeMismatch(_, let t, let exp, let found) = e else { return XCTFail("\(e)") }
-            XCTAssertEqual(t, "model.embed_tokens.weight"); XCTAssertEqual(exp, [5, 4]); XCTAssertEqual(found, [3, 4])
+            XCTAssertEqual(t, "token_embd.weight"); XCTAssertEqual(exp, [5, 4]); XCTAssertEqual(found, [3, 4])
         }
     }
 

@@ -83,6 +83,7 @@ final class GradientCheckTests: XCTestCase {
     func testQwen2SteeringGradient() throws { try endToEnd("qwen2") }
     func testGemma3SteeringGradient() throws { try endToEnd("gemma3") }
     func testGPTNeoXSteeringGradient() throws { try endToEnd("gpt_neox") }
+    func testGPTNeoXSequentialSteeringGradient() throws { try endToEnd("gpt_neox_sequential") }
 
     /// Steered log-likelihoods at v = 0 equal the scorer's (the packed path and the cached path agree).
     func testPackedScoringMatchesCachedScoring() throws {
@@ -100,7 +101,7 @@ final class GradientCheckTests: XCTestCase {
 final class PackedScoringTests: XCTestCase {
     /// Several items stacked in one forward pass score exactly like each item alone (KV-cache path).
     func testBatchEqualsSingleItemScoring() throws {
-        for arch in ["llama", "gemma3", "gpt_neox"] {
+        for arch in TinyModelParityTests.architectures {
             let m = try LanguageModel(name: Fixtures.root + "/tiny/" + arch)
             let items = [
                 MCItem(doc: 0, context: "A man is sitting on a roof.", choices: ["He starts pulling.", "The lady lifts it.", "camera"], gold: 0),

@@ -1,55 +1,16 @@
-/// Serves a GGUF file's tensors under Hugging Face names, in Hugging Face layout.
-///
-/// Undoes llama.cpp's conversions: the Q/K row permutation of the llama architecture and the
-/// +1 folded into Gemma norm weights.
+/// Serves a GGUF file's tensors under their llama.cpp names, dequantised to f32.
 public final class GGUFWeights: WeightSource {
     public let file: GGUFFile
-    public let config: ModelConfig
     public var path: String { file.path }
+    public var format: ModelFormat { .gguf }
 
-    public init(file: GGUFFile, config: ModelConfig) { self.file = file; self.config = config }
+    public init(file: GGUFFile) { self.file = file }
 
-    /// The llama.cpp tensor name for a Hugging Face name, or nil if none corresponds.
-    func ggufName(_ hf: String) -> String? {
-        if hf == "model.embed_tokens.weight" || hf == "gpt_neox.embed_in.weight" { return "token_embd.weight" }
-        if hf == "model.norm.weight" || hf == "gpt_neox.final_layer_norm.weight" { return "output_norm.weight" }
-        if hf == "gpt_neox.final_layer_norm.bias" { return "output_norm.bias" }
-        if hf == "lm_head.weight" || hf == "embed_out.weight" { return "output.weight" }
-        let parts = hf.split(separator: ".").map(String.init)
-        guard parts.count >= 5, parts[0] == "model" || parts[0] == "gpt_neox", parts[1] == "layers", let i = Int(parts[2]) else { return nil }
-        let rest = parts[3...].joined(separator: ".")
-        let table: [String: String] = [
-            "input_layernorm": "attn_norm",
-            "self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v",
-            "self_attn.o_proj": "attn_output", "self_attn.q_norm": "attn_q_norm", "self_attn.k_norm": "attn_k_norm",
-            "post_attention_layernorm": config.arch == .gemma3 ? "post_attention_norm" : (config.arch == .gptNeoX ? "ffn_norm" : "ffn_norm"),
-            "pre_feedforward_layernorm": "ffn_norm", "post_feedforward_layernorm": "post_ffw_norm",
-            "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up", "mlp.down_proj": "ffn_down",
-            "attention.query_key_value": "attn_qkv", "attention.dense": "attn_output",
-            "mlp.dense_h_to_4h": "ffn_up", "mlp.dense_4h_to_h": "ffn_down",
-        ]
-        let suffix = parts.last!
-        let module = parts[3..<(parts.count - 1)].joined(separator: ".")
-        _ = rest
-        guard let g = table[module] else { return nil }
-        return "blk.\(i).\(g).\(suffix)"
-    }
-
-    public func has(_ name: String) -> Bool { ggufName(name).map { file.tensors[$0] != nil } ?? false }
+    public func has(_ name: String) -> Bool { file.tensors[name] != nil }
 
     public func tensor(_ name: String) throws -> Tensor {
-        guard let g = ggufName(name), let info = file.tensors[g] else {
-            throw EngineError.missingTensor(path: path, tensor: "\(name) (GGUF: \(ggufName(name) ?? "no mapping"))")
-        }
-        var data = try file.floats(g)
-        if config.arch == .llama, name.hasSuffix("q_proj.weight") || name.hasSuffix("k_proj.weight") {
-            let nHead = name.hasSuffix("q_proj.weight") ? config.heads : config.kvHeads
-            data = unpermuteRows(data, rows: info.shape[0], cols: info.elementCount / info.shape[0], heads: nHead)
-        }
-        if config.arch == .gemma3, name.hasSuffix("norm.weight") || name.hasSuffix("layernorm.weight") {
-            for i in data.indices { data[i] -= 1 }
-        }
-        return Tensor(shape: info.shape, data: data)
+        guard let info = file.tensors[name] else { throw EngineError.missingTensor(path: path, tensor: name) }
+        return Tensor(shape: info.shape, data: try file.floats(name))
     }
 }
 

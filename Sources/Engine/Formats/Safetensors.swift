@@ -61,6 +61,7 @@ public final class SafetensorsFile {
 /// A Hugging Face model directory: `model.safetensors` or shards listed in `model.safetensors.index.json`.
 public final class SafetensorsWeights: WeightSource {
     public let path: String
+    public var format: ModelFormat { .huggingFace }
     var files: [SafetensorsFile] = []
     var index: [String: SafetensorsFile] = [:]
 

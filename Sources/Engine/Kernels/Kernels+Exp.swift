@@ -133,6 +133,48 @@ extension Kernels {
     @inline(__always) static func store16(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>, _ i: Int) {
         UnsafeMutableRawPointer(p).storeBytes(of: v, toByteOffset: i * 4, as: SIMD16<Float>.self)
     }
+    /// The gated MLP's activation, in place: z[i] *= act(g[i]), n values.
+    static func gatedActivation(_ z: UnsafeMutablePointer<Float>, gate g: UnsafePointer<Float>, _ n: Int, _ act: Activation) {
+        if act == .geluExact { for i in 0..<n { z[i] *= Kernels.geluExact(g[i]) }; return }
+        gatedActivation(z, gate: g, n, geluTanh: act == .geluTanh)
+    }
+
+    /// A plain MLP's activation, in place: z[i] = act(z[i]), n values.
+    static func activation(_ z: UnsafeMutablePointer<Float>, _ n: Int, _ act: Activation) {
+        switch act {
+        case .geluExact: for i in 0..<n { z[i] = Kernels.geluExact(z[i]) }
+        case .silu, .geluTanh:
+            // act(x) = x · act(x)/x: the gated kernel with the input as its own gate and ones as the value.
+            var i = 0
+            while i < n {
+                let m = min(4096, n - i)
+                let ones = [Float](repeating: 1, count: m)
+                var gate = [Float](unsafeUninitializedCapacity: m) { b, c in b.baseAddress!.update(from: z + i, count: m); c = m }
+                ones.withUnsafeBufferPointer { o in (z + i).update(from: o.baseAddress!, count: m) }
+                gate.withUnsafeMutableBufferPointer { gatedActivation(z + i, gate: $0.baseAddress!, m, geluTanh: act == .geluTanh) }
+                i += m
+            }
+        }
+    }
+
+    /// Backward of a plain activation: da[i] = dz[i] · act′(a[i]).
+    static func activationBackward(dz: [Float], a: [Float], _ act: Activation) -> [Float] {
+        switch act {
+        case .silu: return zip(dz, a).map { $0 * Backward.siluGrad($1) }
+        case .geluTanh: return zip(dz, a).map { $0 * Backward.geluTanhGrad($1) }
+        case .geluExact: return zip(dz, a).map { $0 * Backward.geluExactGrad($1) }
+        }
+    }
+
+    /// Backward of a gated activation of any kind (see the SiLU / GELU-tanh kernel below).
+    static func gatedActivationBackward(dz: UnsafePointer<Float>, a: UnsafePointer<Float>, g: UnsafePointer<Float>,
+                                        da: UnsafeMutablePointer<Float>, dg: UnsafeMutablePointer<Float>, _ n: Int, _ act: Activation) {
+        guard act == .geluExact else {
+            return gatedActivationBackward(dz: dz, a: a, g: g, da: da, dg: dg, n, geluTanh: act == .geluTanh)
+        }
+        for i in 0..<n { da[i] = dz[i] * Kernels.geluExact(g[i]); dg[i] = dz[i] * a[i] * Backward.geluExactGrad(g[i]) }
+    }
+
     /// The gated MLP's activation, in place: z[i] *= act(g[i]) with act = SiLU or GELU (tanh form), n values.
     static func gatedActivation(_ z: UnsafeMutablePointer<Float>, gate g: UnsafePointer<Float>, _ n: Int, geluTanh: Bool) {
         var i = 0

@@ -81,7 +81,7 @@ public final class LanguageModel {
             let g = try GGUFFile(path: p)
             config = try ModelConfig(gguf: g)
             tokenizer = try Tokenizer(gguf: g)
-            transformer = try Transformer(config: config, weights: GGUFWeights(file: g, config: config))
+            transformer = try Transformer(config: config, weights: GGUFWeights(file: g))
         case .hfDirectory(let d):
             path = d
             var c = try ModelConfig(hfConfigAt: d + "/config.json")

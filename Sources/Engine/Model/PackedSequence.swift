@@ -30,22 +30,3 @@ public struct PackedSequence {
         return true
     }
 }
-
-/// Activations of one block saved for the backward pass (all row-major, T rows).
-struct BlockTape {
-    var x: [Float]          // block input [T, d]
-    var h1: [Float]         // input norm output [T, d]
-    var qPre: [Float]       // q after projection (and q-norm input) [T, qDim]
-    var kPre: [Float]       // k after projection [T, kvDim]
-    var q: [Float]          // q after q-norm and RoPE [T, qDim]
-    var k: [Float]          // k after k-norm and RoPE [T, kvDim]
-    var v: [Float]          // [T, kvDim]
-    var probs: [Float]      // softmax(QKᵀ) per head [heads, T, T]
-    var attn: [Float]       // concatenated head outputs [T, qDim]
-    var o: [Float]          // attention output projection [T, d]
-    var x1: [Float]         // residual after attention [T, d] (gpt_neox parallel: unused)
-    var h2: [Float]         // MLP input (normed) [T, d]
-    var a: [Float]          // up projection (pre-activation for gpt_neox) [T, ffn]
-    var g: [Float]          // gate projection [T, ffn] (gated MLPs)
-    var m: [Float]          // MLP output before any post norm [T, d]
-}

@@ -1,29 +1,33 @@
 import Foundation
 
 extension Transformer {
+    /// Backward of `norm` (the architecture's kind): dx given the input x and dy.
     func normBack(_ n: Norm, _ x: [Float], _ dy: [Float], rows: Int, d: Int) -> [Float] {
-        n.b != nil ? Backward.layerNorm(x, dy, rows: rows, d: d, weight: n.w, eps: config.normEps)
-                   : Backward.rmsNorm(x, dy, rows: rows, d: d, weight: n.w, eps: config.normEps, offset: config.arch == .gemma3 ? 1 : 0)
+        switch config.features.norm {
+        case .layer: return Backward.layerNorm(x, dy, rows: rows, d: d, weight: n.w, eps: config.normEps)
+        case .rms(let offset): return Backward.rmsNorm(x, dy, rows: rows, d: d, weight: n.w, eps: config.normEps, offset: offset)
+        }
     }
 
-    /// Gradient of the block's input given the gradient of its output (activations only, no weight grads).
+    /// Gradient of the block's input given the gradient of its output (activations only, no weight
+    /// grads): `blockForward` in reverse, wired by the same `config.features`.
     func blockBackward(_ l: Int, _ tp: BlockTape, _ dOut: [Float], _ seq: PackedSequence) -> [Float] {
         let c = config, T = seq.count, d = c.hidden, blk = blocks[l]
         func mlpBack(_ dm: [Float]) -> [Float] {
             let dz = Backward.linearInput(dm, blk.down, rows: T)
-            if let gl = blk.gate {
+            switch c.features.mlp {
+            case .gated(let act):
                 var da = dz, dg = dz
                 dz.withUnsafeBufferPointer { dzb in tp.a.withUnsafeBufferPointer { ab in tp.g.withUnsafeBufferPointer { gb in
                 da.withUnsafeMutableBufferPointer { dab in dg.withUnsafeMutableBufferPointer { dgb in
                     Kernels.gatedActivationBackward(dz: dzb.baseAddress!, a: ab.baseAddress!, g: gb.baseAddress!, da: dab.baseAddress!,
-                                                    dg: dgb.baseAddress!, dzb.count, geluTanh: c.arch == .gemma3)
+                                                    dg: dgb.baseAddress!, dzb.count, act)
                 } } } } }
-                let x1 = Backward.linearInput(da, blk.up, rows: T), x2 = Backward.linearInput(dg, gl, rows: T)
+                let x1 = Backward.linearInput(da, blk.up, rows: T), x2 = Backward.linearInput(dg, blk.gate!, rows: T)
                 return zip(x1, x2).map { $0 + $1 }
+            case .plain(let act):
+                return Backward.linearInput(Kernels.activationBackward(dz: dz, a: tp.a, act), blk.up, rows: T)
             }
-            var da = dz
-            for i in dz.indices { da[i] = dz[i] * Backward.geluExactGrad(tp.a[i]) }
-            return Backward.linearInput(da, blk.up, rows: T)
         }
         func attnBack(_ dO: [Float]) -> [Float] {
             let hd = c.headDim, group = c.heads / c.kvHeads
@@ -56,9 +60,11 @@ extension Transformer {
                               dkb.baseAddress! + g * hd, ldc: c.kvDim, m: T, n: hd, k: T, alpha: scale, beta: 1, transA: true)
                 }
             } } } } } } } } }
-            let sliding = c.layerIsSliding[l], theta = sliding ? c.ropeLocalTheta : c.ropeTheta
-            Backward.rope(&dq, T: T, nHeads: c.heads, headDim: hd, rotDim: c.rotaryDim, pos: seq.positions, theta: theta)
-            Backward.rope(&dk, T: T, nHeads: c.kvHeads, headDim: hd, rotDim: c.rotaryDim, pos: seq.positions, theta: theta)
+            if c.features.positions == .rope && c.rotaryDim > 0 {
+                let theta = c.layerIsSliding[l] ? c.ropeLocalTheta : c.ropeTheta
+                Backward.rope(&dq, T: T, nHeads: c.heads, headDim: hd, rotDim: c.rotaryDim, pos: seq.positions, theta: theta)
+                Backward.rope(&dk, T: T, nHeads: c.kvHeads, headDim: hd, rotDim: c.rotaryDim, pos: seq.positions, theta: theta)
+            }
             if let qn = blk.qNorm, let kn = blk.kNorm {
                 dq = normBack(qn, tp.qPre, dq, rows: T * c.heads, d: hd)
                 dk = normBack(kn, tp.kPre, dk, rows: T * c.kvHeads, d: hd)
@@ -68,18 +74,21 @@ extension Transformer {
             return (0..<a.count).map { a[$0] + b[$0] + e[$0] }
         }
         func add(_ x: [Float], _ y: [Float]) -> [Float] { zip(x, y).map { $0 + $1 } }
-        switch c.arch {
-        case .gemma3:
+        switch c.features.residual {
+        case .sandwich:
             let dm = normBack(blk.postFFNNorm!, tp.m, dOut, rows: T, d: d)
             let dx1 = add(dOut, normBack(blk.preFFNNorm!, tp.x1, mlpBack(dm), rows: T, d: d))
-            let dO = normBack(blk.postAttnNorm, tp.o, dx1, rows: T, d: d)
+            let dO = normBack(blk.postAttnNorm!, tp.o, dx1, rows: T, d: d)
             return add(dx1, normBack(blk.inputNorm, tp.x, attnBack(dO), rows: T, d: d))
-        case .gptNeoX where c.parallelResidual:
-            let viaMLP = normBack(blk.postAttnNorm, tp.x, mlpBack(dOut), rows: T, d: d)
+        case .parallel(sharedNorm: true):
+            let dh = add(mlpBack(dOut), attnBack(dOut))
+            return add(dOut, normBack(blk.inputNorm, tp.x, dh, rows: T, d: d))
+        case .parallel(sharedNorm: false):
+            let viaMLP = normBack(blk.postAttnNorm!, tp.x, mlpBack(dOut), rows: T, d: d)
             let viaAttn = normBack(blk.inputNorm, tp.x, attnBack(dOut), rows: T, d: d)
             return (0..<dOut.count).map { dOut[$0] + viaMLP[$0] + viaAttn[$0] }
-        default:
-            let dx1 = add(dOut, normBack(blk.postAttnNorm, tp.x1, mlpBack(dOut), rows: T, d: d))
+        case .sequential:
+            let dx1 = add(dOut, normBack(blk.postAttnNorm!, tp.x1, mlpBack(dOut), rows: T, d: d))
             return add(dx1, normBack(blk.inputNorm, tp.x, attnBack(dx1), rows: T, d: d))
         }
     }

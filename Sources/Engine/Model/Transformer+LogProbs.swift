@@ -35,6 +35,7 @@ extension Transformer {
                 let nc = min(B, V - v0)
                 BLAS.gemm(s.baseAddress!, lda: d, wb.baseAddress! + v0 * d, ldb: d, transB: true, o.baseAddress!, ldc: nc,
                           m: n, n: nc, k: d)
+                if let hb = headBias { for r in 0..<n { for j in 0..<nc { o[r * nc + j] += hb[v0 + j] } } }
                 Kernels.forRows(n, cost: nc) { r in
                     let part = Kernels.logSumExp(o.baseAddress! + r * nc, nc), acc = lb[r]
                     let hi = max(acc, part)
@@ -44,5 +45,26 @@ extension Transformer {
             }
         } } } }
         return pairs.indices.map { picked[$0] - lse[pairSlot[$0]] }
+    }
+
+    /// Logits [rows.count, vocab] for the selected rows of final hidden states `hidden` [T, hidden].
+    public func logits(hidden: [Float], rows: [Int]) -> [Float] {
+        let d = config.hidden, V = config.vocabSize, n = rows.count
+        var sel = [Float](repeating: 0, count: n * d)
+        for (i, r) in rows.enumerated() { for j in 0..<d { sel[i * d + j] = hidden[r * d + j] } }
+        var out = [Float](repeating: 0, count: n * V)
+        let w = head ?? embed
+        sel.withUnsafeBufferPointer { s in w.withUnsafeBufferPointer { wb in out.withUnsafeMutableBufferPointer { o in
+            BLAS.gemm(s.baseAddress!, lda: d, wb.baseAddress!, ldb: d, transB: true, o.baseAddress!, ldc: V, m: n, n: V, k: d)
+            if let hb = headBias { for r in 0..<n { for j in 0..<V { o[r * V + j] += hb[j] } } }
+        } } }
+        return out
+    }
+
+    /// Convenience: logits [T, vocab] of a fresh sequence.
+    public func logits(tokens: [Int]) -> [Float] {
+        let cache = KVCache(config: config)
+        let h = forward(tokens, cache: cache)
+        return logits(hidden: h, rows: Array(0..<tokens.count))
     }
 }

@@ -1,16 +1,23 @@
 import Foundation
 
-/// A decoder-only transformer (llama, qwen2, gemma3, gpt_neox) evaluated in f32 over OpenBLAS.
+/// A decoder-only transformer of any registered architecture, evaluated in f32 over OpenBLAS.
+///
+/// Every path (packed scoring, prefill and decoding with a KV cache, training) runs the same
+/// block function, `blockForward`, whose wiring comes from `config.features`.
 public final class Transformer {
     public let config: ModelConfig
     let embed: [Float]          // [vocab, hidden]
+    let positionTable: [Float]? // [maxPositions, hidden] for learned positions
     let head: [Float]?          // [vocab, hidden]; nil when tied to `embed`
+    let headBias: [Float]?      // [vocab]
     let finalNorm: Norm
     let blocks: [Block]
 
     public init(config: ModelConfig, weights: WeightSource) throws {
         self.config = config
-        (embed, head, finalNorm, blocks) = try Transformer.loadWeights(config, weights)
+        let w = try WeightReader(weights, config).load()
+        embed = w.embed; positionTable = w.positions; head = w.head; headBias = w.headBias
+        finalNorm = w.finalNorm; blocks = w.blocks
     }
 
     /// Residual-stream hooks: `after(layer, x, rows)` sees block `layer`'s output [rows, hidden] and may modify it.
@@ -21,6 +28,34 @@ public final class Transformer {
         { l, x, rows in if l == layer { Kernels.addToRows(values, x, rows: rows) } }
     }
 
+    /// Embeddings of `tokens` at `positions` [T, hidden]: the token table (× √hidden when the
+    /// architecture scales it) plus the learned position table when there is one.
+    /// Out-of-range ids and positions are clamped (callers check lengths against the context first).
+    public func embed(tokens: [Int], positions: [Int]) -> [Float] {
+        let d = config.hidden, V = config.vocabSize
+        let s: Float = config.features.scaleEmbeddings ? Float(d).squareRoot() : 1
+        return Kernels.filled(tokens.count * d) { x in
+            embed.withUnsafeBufferPointer { e in
+                for (t, id) in tokens.enumerated() {
+                    let r = min(max(id, 0), V - 1), row = x + t * d
+                    for i in 0..<d { row[i] = e[r * d + i] * s }
+                }
+            }
+            if let table = positionTable {
+                let n = table.count / d
+                table.withUnsafeBufferPointer { p in
+                    for (t, pos) in positions.enumerated() {
+                        let r = min(max(pos, 0), n - 1), row = x + t * d
+                        for i in 0..<d { row[i] += p[r * d + i] }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Embeddings of the packed sequence [T, hidden].
+    public func embed(_ seq: PackedSequence) -> [Float] { embed(tokens: seq.tokens, positions: seq.positions) }
+
     /// Runs `tokens` after whatever `cache` holds and returns the final-normed hidden states [T, hidden].
     ///
     /// - Parameters:
@@ -30,97 +65,32 @@ public final class Transformer {
     ///   - keepInCache: append these tokens' K/V to the cache (false for the batched continuations).
     public func forward(_ tokens: [Int], cache: KVCache, positions: [Int]? = nil, segments: [Int]? = nil,
                         keepInCache: Bool = true, hook: ResidualHook? = nil) -> [Float] {
-        let c = config, d = c.hidden, T = tokens.count
+        let T = tokens.count
         let pos = positions ?? (0..<T).map { cache.length + $0 }
-        let seg = segments ?? [Int](repeating: 0, count: T)
-        let P = cache.length
-        cache.reserve(P + T)
-        var x = [Float](repeating: 0, count: T * d)
-        embed.withUnsafeBufferPointer { e in
-            for t in 0..<T {
-                let id = tokens[t] >= 0 && tokens[t] < c.vocabSize ? tokens[t] : 0
-                for i in 0..<d { x[t * d + i] = e[id * d + i] }
-            }
-        }
-        if c.arch == .gemma3 {
-            let s = Float(d).squareRoot()
-            for i in x.indices { x[i] *= s }
-        }
-        var h = [Float](repeating: 0, count: T * d), h2 = [Float](repeating: 0, count: T * d)
-        var attn = [Float](repeating: 0, count: T * c.qDim)
-        var q = [Float](repeating: 0, count: T * c.qDim)
-        var mlpA = [Float](repeating: 0, count: T * c.ffn), mlpB = [Float](repeating: 0, count: T * c.ffn)
-        var scores = [Float](repeating: 0, count: T * (P + T))
-        for (l, blk) in blocks.enumerated() {
-            x.withUnsafeMutableBufferPointer { xb in
-            h.withUnsafeMutableBufferPointer { hb in
-            h2.withUnsafeMutableBufferPointer { h2b in
-                let xp = xb.baseAddress!, hp = hb.baseAddress!, h2p = h2b.baseAddress!
-                norm(blk.inputNorm, xp, hp, rows: T, d: d)
-                q.withUnsafeMutableBufferPointer { qb in
-                attn.withUnsafeMutableBufferPointer { ab in
-                scores.withUnsafeMutableBufferPointer { sb in
-                    attention(l, blk, hp, T: T, pos: pos, seg: seg, cache: cache, q: qb.baseAddress!, out: ab.baseAddress!,
-                              scores: sb.baseAddress!)
-                    BLAS.linear(ab.baseAddress!, rows: T, inDim: c.qDim, weight: blk.o.w, bias: blk.o.b, outDim: d, into: h2p)
-                } } }
-                mlpA.withUnsafeMutableBufferPointer { ma in
-                mlpB.withUnsafeMutableBufferPointer { mb in
-                    switch c.arch {
-                    case .gemma3:
-                        norm(blk.postAttnNorm, h2p, hp, rows: T, d: d)
-                        for i in 0..<T * d { xp[i] += hp[i] }
-                        norm(blk.preFFNNorm!, xp, hp, rows: T, d: d)
-                        mlp(blk, hp, T: T, a: ma.baseAddress!, b: mb.baseAddress!, out: h2p)
-                        norm(blk.postFFNNorm!, h2p, hp, rows: T, d: d)
-                        for i in 0..<T * d { xp[i] += hp[i] }
-                    case .gptNeoX where c.parallelResidual:
-                        norm(blk.postAttnNorm, xp, hp, rows: T, d: d)
-                        for i in 0..<T * d { xp[i] += h2p[i] }      // attention branch
-                        mlp(blk, hp, T: T, a: ma.baseAddress!, b: mb.baseAddress!, out: h2p)
-                        for i in 0..<T * d { xp[i] += h2p[i] }      // MLP branch of the same input
-                    default:
-                        for i in 0..<T * d { xp[i] += h2p[i] }
-                        norm(blk.postAttnNorm, xp, hp, rows: T, d: d)
-                        mlp(blk, hp, T: T, a: ma.baseAddress!, b: mb.baseAddress!, out: h2p)
-                        for i in 0..<T * d { xp[i] += h2p[i] }
-                    }
-                } }
-                hook?(l, xp, T)
-            } } }
-        }
+        let span = CacheSpan(cache: cache, positions: pos, segments: segments ?? [Int](repeating: 0, count: T))
+        let x = run(embed(tokens: tokens, positions: pos), .cached([span]), hook: hook)
         if keepInCache { cache.commit(T) }
-        var out = [Float](repeating: 0, count: T * d)
-        x.withUnsafeBufferPointer { xb in out.withUnsafeMutableBufferPointer { ob in
-            norm(finalNorm, xb.baseAddress!, ob.baseAddress!, rows: T, d: d)
-        } }
+        return normed(finalNorm, x, rows: T, d: config.hidden)
+    }
+
+    /// Every block over `x` with the given attention layout (the hook after each block); the last block's output.
+    func run(_ x: [Float], _ layout: AttentionLayout, hook: ResidualHook?) -> [Float] {
+        var x = x
+        for l in 0..<config.layers {
+            x = blockForward(l, x, layout, record: false).0
+            if let hook = hook { let T = x.count / config.hidden; x.withUnsafeMutableBufferPointer { hook(l, $0.baseAddress!, T) } }
+        }
+        return x
+    }
+
+    /// Residual stream after every block 0...last for `seq` (no steering): [last+1][T·hidden].
+    public func residuals(_ seq: PackedSequence, through last: Int) -> [[Float]] {
+        var x = embed(seq)
+        var out: [[Float]] = []
+        for l in 0...min(last, config.layers - 1) {
+            x = blockForward(l, x, seq, record: false).0
+            out.append(x)
+        }
         return out
-    }
-
-    func norm(_ n: Norm, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int, d: Int) {
-        n.w.withUnsafeBufferPointer { w in
-            if let b = n.b {
-                b.withUnsafeBufferPointer { bb in
-                    Kernels.layerNorm(x, y, rows: rows, d: d, weight: w.baseAddress!, bias: bb.baseAddress!, eps: config.normEps)
-                }
-            } else {
-                Kernels.rmsNorm(x, y, rows: rows, d: d, weight: w.baseAddress!, eps: config.normEps,
-                                offset: config.arch == .gemma3 ? 1 : 0)
-            }
-        }
-    }
-
-    /// out[T, ffn→hidden]: gated (act(gate) · up) or plain (act(up)) MLP.
-    func mlp(_ blk: Block, _ h: UnsafePointer<Float>, T: Int, a: UnsafeMutablePointer<Float>, b: UnsafeMutablePointer<Float>,
-             out: UnsafeMutablePointer<Float>) {
-        let c = config, f = c.ffn
-        BLAS.linear(h, rows: T, inDim: c.hidden, weight: blk.up.w, bias: blk.up.b, outDim: f, into: a)
-        if let g = blk.gate {
-            BLAS.linear(h, rows: T, inDim: c.hidden, weight: g.w, bias: g.b, outDim: f, into: b)
-            Kernels.gatedActivation(a, gate: b, T * f, geluTanh: c.arch == .gemma3)
-        } else {
-            for i in 0..<T * f { a[i] = Kernels.geluExact(a[i]) }
-        }
-        BLAS.linear(a, rows: T, inDim: f, weight: blk.down.w, bias: blk.down.b, outDim: c.hidden, into: out)
     }
 }

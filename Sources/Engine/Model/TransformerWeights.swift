@@ -11,96 +11,149 @@ public struct Norm {
     public var b: [Float]?
 }
 
-/// One transformer block's weights. Which norms exist depends on the architecture.
+/// One transformer block's weights. Which norms exist depends on the block's features.
 public struct Block {
     public var inputNorm: Norm
-    /// llama/qwen2/gpt_neox: the pre-MLP norm; gemma3: the norm applied to the attention output.
-    public var postAttnNorm: Norm
-    public var preFFNNorm: Norm?      // gemma3
-    public var postFFNNorm: Norm?     // gemma3
+    /// The pre-MLP norm (sequential and two-norm parallel layouts); Gemma's norm of the attention output (sandwich).
+    public var postAttnNorm: Norm?
+    public var preFFNNorm: Norm?      // sandwich
+    public var postFFNNorm: Norm?     // sandwich
     public var q: Linear, k: Linear, v: Linear, o: Linear
-    public var qNorm: Norm?, kNorm: Norm?  // gemma3, per head (width headDim)
-    public var gate: Linear?          // gated MLP (all but gpt_neox)
+    public var qNorm: Norm?, kNorm: Norm?  // per head (width headDim)
+    public var gate: Linear?          // gated MLPs
     public var up: Linear, down: Linear
 }
 
-extension Transformer {
-    /// Loads and shape-checks every tensor the config implies; errors name the missing or misshapen tensor.
-    static func loadWeights(_ c: ModelConfig, _ src: WeightSource) throws -> (embed: [Float], head: [Float]?, final: Norm, blocks: [Block]) {
-        func get(_ name: String, _ shape: [Int]) throws -> [Float] {
-            let t = try src.tensor(name)
-            // 1-D tensors may be stored as [n] or [1, n]; compare element layout.
-            if t.shape != shape && !(t.shape.filter { $0 != 1 } == shape.filter { $0 != 1 } && t.count == shape.reduce(1, *)) {
-                throw EngineError.shapeMismatch(path: src.path, tensor: name, expected: shape, found: t.shape)
-            }
-            return t.data
-        }
-        func lin(_ name: String, _ out: Int, _ inp: Int, bias: Bool) throws -> Linear {
-            Linear(w: try get(name + ".weight", [out, inp]), b: bias ? try get(name + ".bias", [out]) : nil, outDim: out, inDim: inp)
-        }
-        func norm(_ name: String, _ d: Int, bias: Bool = false) throws -> Norm {
-            Norm(w: try get(name + ".weight", [d]), b: bias ? try get(name + ".bias", [d]) : nil)
-        }
-        let d = c.hidden
-        if c.arch == .gptNeoX {
-            let embed = try get("gpt_neox.embed_in.weight", [c.vocabSize, d])
-            let head = c.tiedEmbeddings ? nil : try get("embed_out.weight", [c.vocabSize, d])
-            let final = try norm("gpt_neox.final_layer_norm", d, bias: true)
-            var blocks: [Block] = []
-            for i in 0..<c.layers {
-                let p = "gpt_neox.layers.\(i)."
-                let qkvW = try get(p + "attention.query_key_value.weight", [3 * d, d])
-                let qkvB = try get(p + "attention.query_key_value.bias", [3 * d])
-                let (q, k, v) = splitNeoXQKV(qkvW, qkvB, heads: c.heads, headDim: c.headDim, inDim: d)
-                blocks.append(Block(inputNorm: try norm(p + "input_layernorm", d, bias: true),
-                                    postAttnNorm: try norm(p + "post_attention_layernorm", d, bias: true),
-                                    preFFNNorm: nil, postFFNNorm: nil, q: q, k: k, v: v,
-                                    o: try lin(p + "attention.dense", d, d, bias: true), qNorm: nil, kNorm: nil, gate: nil,
-                                    up: try lin(p + "mlp.dense_h_to_4h", c.ffn, d, bias: true),
-                                    down: try lin(p + "mlp.dense_4h_to_h", d, c.ffn, bias: true)))
-            }
-            return (embed, head, final, blocks)
-        }
-        let embed = try get("model.embed_tokens.weight", [c.vocabSize, d])
-        let head = c.tiedEmbeddings ? nil : try get("lm_head.weight", [c.vocabSize, d])
-        let final = try norm("model.norm", d)
-        var blocks: [Block] = []
-        for i in 0..<c.layers {
-            let p = "model.layers.\(i)."
-            let gemma = c.arch == .gemma3
-            blocks.append(Block(
-                inputNorm: try norm(p + "input_layernorm", d),
-                postAttnNorm: try norm(p + "post_attention_layernorm", d),
-                preFFNNorm: gemma ? try norm(p + "pre_feedforward_layernorm", d) : nil,
-                postFFNNorm: gemma ? try norm(p + "post_feedforward_layernorm", d) : nil,
-                q: try lin(p + "self_attn.q_proj", c.qDim, d, bias: c.qkvBias),
-                k: try lin(p + "self_attn.k_proj", c.kvDim, d, bias: c.qkvBias),
-                v: try lin(p + "self_attn.v_proj", c.kvDim, d, bias: c.qkvBias),
-                o: try lin(p + "self_attn.o_proj", d, c.qDim, bias: false),
-                qNorm: gemma ? try norm(p + "self_attn.q_norm", c.headDim) : nil,
-                kNorm: gemma ? try norm(p + "self_attn.k_norm", c.headDim) : nil,
-                gate: try lin(p + "mlp.gate_proj", c.ffn, d, bias: false),
-                up: try lin(p + "mlp.up_proj", c.ffn, d, bias: false),
-                down: try lin(p + "mlp.down_proj", d, c.ffn, bias: false)))
-        }
-        return (embed, head, final, blocks)
+/// Every weight of a model, in Hugging Face layout.
+struct TransformerWeights {
+    var embed: [Float]          // [vocab, hidden]
+    var positions: [Float]?     // [maxPositions, hidden] (learned positions)
+    var head: [Float]?          // [vocab, hidden]; nil when tied to `embed`
+    var headBias: [Float]?      // [vocab]
+    var finalNorm: Norm
+    var blocks: [Block]
+}
+
+/// Reads a model's tensors through its architecture's naming table for the source's format,
+/// applying the table's fix-ups (Conv1D transposes, fused QKV splits, norm offsets, llama.cpp's
+/// Q/K permutation) and checking every shape against the config.
+struct WeightReader {
+    let src: WeightSource
+    let names: TensorNames
+    let c: ModelConfig
+
+    init(_ src: WeightSource, _ c: ModelConfig) {
+        self.src = src; self.c = c
+        names = src.format == .gguf ? c.arch.ggufTensors : c.arch.hfTensors
     }
 
-    /// Splits GPT-NeoX's fused QKV, laid out per head as [heads, 3, headDim, in], into Q, K, V.
-    static func splitNeoXQKV(_ w: [Float], _ b: [Float], heads: Int, headDim: Int, inDim: Int) -> (Linear, Linear, Linear) {
-        let d = heads * headDim
-        var ws = [[Float]](repeating: [Float](repeating: 0, count: d * inDim), count: 3)
-        var bs = [[Float]](repeating: [Float](repeating: 0, count: d), count: 3)
-        for h in 0..<heads {
-            for s in 0..<3 {
-                for j in 0..<headDim {
-                    let src = h * 3 * headDim + s * headDim + j, dst = h * headDim + j
-                    ws[s].replaceSubrange(dst * inDim..<(dst + 1) * inDim, with: w[src * inDim..<(src + 1) * inDim])
-                    bs[s][dst] = b[src]
-                }
-            }
-        }
-        return (Linear(w: ws[0], b: bs[0], outDim: d, inDim: inDim), Linear(w: ws[1], b: bs[1], outDim: d, inDim: inDim),
-                Linear(w: ws[2], b: bs[2], outDim: d, inDim: inDim))
+    /// The stored name of `role` (in block `layer`) with `suffix`: the first alternative present,
+    /// else the first alternative (so a missing tensor is reported by its usual name).
+    func name(_ role: TensorRole, _ layer: Int?, _ suffix: String) -> String? {
+        guard let alts = names.names[role], !alts.isEmpty else { return nil }
+        let full = alts.map { alt in (layer.map { alt.replacingOccurrences(of: "{i}", with: "\($0)") } ?? alt) + suffix }
+        return full.first(where: src.has) ?? full[0]
     }
+
+    func has(_ role: TensorRole, _ layer: Int?) -> Bool { name(role, layer, ".weight").map(src.has) ?? false }
+
+    /// The tensor with the expected shape (a 1-D tensor may be stored [1, n]); Conv1D weights are transposed.
+    func get(_ role: TensorRole, _ layer: Int?, _ suffix: String, _ shape: [Int]) throws -> [Float] {
+        guard let n = name(role, layer, suffix) else {
+            throw EngineError.missingTensor(path: src.path, tensor: "\(role)\(layer.map { " of block \($0)" } ?? "")\(suffix) (no name in \(c.arch.name)'s table)")
+        }
+        var t = try src.tensor(n)
+        if names.conv1D && shape.count == 2 && suffix == ".weight" && role != .embed && role != .positions && role != .head {
+            guard t.shape == [shape[1], shape[0]] else {
+                throw EngineError.shapeMismatch(path: src.path, tensor: n, expected: [shape[1], shape[0]], found: t.shape)
+            }
+            t = Tensor(shape: shape, data: transposed(t.data, rows: shape[1], cols: shape[0]))
+        }
+        if t.shape != shape && !(t.shape.filter { $0 != 1 } == shape.filter { $0 != 1 } && t.count == shape.reduce(1, *)) {
+            throw EngineError.shapeMismatch(path: src.path, tensor: n, expected: shape, found: t.shape)
+        }
+        return t.data
+    }
+
+    func linear(_ role: TensorRole, _ layer: Int, out: Int, in inDim: Int, bias: Bool) throws -> Linear {
+        var w = try get(role, layer, ".weight", [out, inDim])
+        if names.permutedQK && (role == .q || role == .k) {
+            w = unpermuteRows(w, rows: out, cols: inDim, heads: role == .q ? c.heads : c.kvHeads)
+        }
+        return Linear(w: w, b: bias ? try get(role, layer, ".bias", [out]) : nil, outDim: out, inDim: inDim)
+    }
+
+    func norm(_ role: TensorRole, _ layer: Int?, _ d: Int) throws -> Norm {
+        var w = try get(role, layer, ".weight", [d])
+        if names.normOffset != 0 { for i in w.indices { w[i] += names.normOffset } }
+        return Norm(w: w, b: c.features.norm == .layer ? try get(role, layer, ".bias", [d]) : nil)
+    }
+
+    /// Q, K and V of block `layer`: three tensors, or one fused tensor split by the table's layout.
+    func qkv(_ l: Int) throws -> (Linear, Linear, Linear) {
+        let d = c.hidden, bias = c.features.qkvBias
+        guard has(.qkv, l) || names.names[.q] == nil else {
+            return (try linear(.q, l, out: c.qDim, in: d, bias: bias), try linear(.k, l, out: c.kvDim, in: d, bias: bias),
+                    try linear(.v, l, out: c.kvDim, in: d, bias: bias))
+        }
+        let total = c.qDim + 2 * c.kvDim
+        let fused = try linear(.qkv, l, out: total, in: d, bias: bias)
+        // Source row of output row r of part s (0 q, 1 k, 2 v).
+        let rowOf: (Int, Int) -> Int
+        switch names.fusedQKV {
+        case .perHead:
+            guard c.kvHeads == c.heads else {
+                throw EngineError.malformed(path: src.path, what: "a per-head fused QKV needs as many key/value heads as query heads")
+            }
+            rowOf = { s, r in (r / c.headDim) * 3 * c.headDim + s * c.headDim + r % c.headDim }
+        case .concatenated:
+            rowOf = { s, r in (s == 0 ? 0 : c.qDim + (s - 1) * c.kvDim) + r }
+        }
+        func part(_ s: Int) -> Linear {
+            let out = s == 0 ? c.qDim : c.kvDim
+            var w = [Float](repeating: 0, count: out * d), b: [Float]? = fused.b == nil ? nil : [Float](repeating: 0, count: out)
+            for r in 0..<out {
+                let src = rowOf(s, r)
+                w.replaceSubrange(r * d..<(r + 1) * d, with: fused.w[src * d..<(src + 1) * d])
+                if let fb = fused.b { b?[r] = fb[src] }
+            }
+            return Linear(w: w, b: b, outDim: out, inDim: d)
+        }
+        return (part(0), part(1), part(2))
+    }
+
+    /// Loads and shape-checks every tensor the config implies; errors name the missing or misshapen tensor.
+    func load() throws -> TransformerWeights {
+        let d = c.hidden, f = c.features
+        let embed = try get(.embed, nil, ".weight", [c.vocabSize, d])
+        let positions = f.positions == .learned ? try get(.positions, nil, ".weight", [c.maxPositions ?? 0, d]) : nil
+        let head = c.tiedEmbeddings ? nil : try get(.head, nil, ".weight", [c.vocabSize, d])
+        let headBias = f.headBias ? try get(.head, nil, ".bias", [c.vocabSize]) : nil
+        let final = try norm(.finalNorm, nil, d)
+        var blocks: [Block] = []
+        let sandwich = f.residual == .sandwich, shared = f.residual == .parallel(sharedNorm: true)
+        for i in 0..<c.layers {
+            let (q, k, v) = try qkv(i)
+            var gate: Linear? = nil
+            if case .gated = f.mlp { gate = try linear(.gate, i, out: c.ffn, in: d, bias: f.mlpBias) }
+            blocks.append(Block(
+                inputNorm: try norm(.inputNorm, i, d),
+                postAttnNorm: shared ? nil : try norm(.postAttnNorm, i, d),
+                preFFNNorm: sandwich ? try norm(.preFFNNorm, i, d) : nil,
+                postFFNNorm: sandwich ? try norm(.postFFNNorm, i, d) : nil,
+                q: q, k: k, v: v, o: try linear(.o, i, out: d, in: c.qDim, bias: f.outBias),
+                qNorm: f.qkNorm ? try norm(.qNorm, i, c.headDim) : nil,
+                kNorm: f.qkNorm ? try norm(.kNorm, i, c.headDim) : nil,
+                gate: gate, up: try linear(.up, i, out: c.ffn, in: d, bias: f.mlpBias),
+                down: try linear(.down, i, out: d, in: c.ffn, bias: f.mlpBias)))
+        }
+        return TransformerWeights(embed: embed, positions: positions, head: head, headBias: headBias, finalNorm: final, blocks: blocks)
+    }
+}
+
+/// The [cols, rows] transpose of a row-major [rows, cols] matrix.
+func transposed(_ a: [Float], rows: Int, cols: Int) -> [Float] {
+    var out = [Float](repeating: 0, count: a.count)
+    for r in 0..<rows { for k in 0..<cols { out[k * rows + r] = a[r * cols + k] } }
+    return out
 }

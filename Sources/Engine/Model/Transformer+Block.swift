@@ -1,0 +1,262 @@
+import Foundation
+
+/// Where a block's attention finds the keys and values its rows attend to.
+public enum AttentionLayout {
+    /// Packed sequences stacked row-wise, no cache: each attends within itself (scoring, training).
+    case packed([PackedSequence])
+    /// Spans of rows stacked row-wise, each continuing its own KV cache (prefill, decoding, and
+    /// choices scored on a cached context): a span's rows see its cache and, within the span, earlier
+    /// rows of their own segment. Each block writes the span's K/V into its cache rows
+    /// `length..<length + count`; the caller commits them once every block has run.
+    case cached([CacheSpan])
+
+    /// Absolute position of every row, in row order.
+    var positions: [Int] {
+        switch self {
+        case .packed(let s): return s.flatMap { $0.positions }
+        case .cached(let s): return s.flatMap { $0.positions }
+        }
+    }
+}
+
+/// New rows continuing one KV cache.
+public struct CacheSpan {
+    public let cache: KVCache
+    /// Absolute position of each new row.
+    public let positions: [Int]
+    /// Rows of different segments do not see each other (each still sees the whole cache).
+    public let segments: [Int]
+    public var count: Int { positions.count }
+    public init(cache: KVCache, positions: [Int], segments: [Int]) {
+        self.cache = cache; self.positions = positions; self.segments = segments
+    }
+}
+
+extension Transformer {
+    /// y[T, out] = x[T, in] · Wᵀ (+ b).
+    func lin(_ x: [Float], _ L: Linear, rows T: Int) -> [Float] {
+        x.withUnsafeBufferPointer { xb in
+            Kernels.filled(T * L.outDim) { y in
+                BLAS.linear(xb.baseAddress!, rows: T, inDim: L.inDim, weight: L.w, bias: L.b, outDim: L.outDim, into: y)
+            }
+        }
+    }
+
+    /// The norm of `x` [rows, d] as a new array.
+    func normed(_ n: Norm, _ x: [Float], rows: Int, d: Int) -> [Float] {
+        x.withUnsafeBufferPointer { xb in Kernels.filled(x.count) { y in norm(n, xb.baseAddress!, y, rows: rows, d: d) } }
+    }
+
+    /// RMSNorm or LayerNorm (the architecture's kind) of `rows` rows of width `d`; `y` may be `x`.
+    func norm(_ n: Norm, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int, d: Int) {
+        n.w.withUnsafeBufferPointer { w in
+            switch config.features.norm {
+            case .layer:
+                let zeros = n.b == nil ? [Float](repeating: 0, count: d) : []
+                (n.b ?? zeros).withUnsafeBufferPointer { bb in
+                    Kernels.layerNorm(x, y, rows: rows, d: d, weight: w.baseAddress!, bias: bb.baseAddress!, eps: config.normEps)
+                }
+            case .rms(let offset):
+                Kernels.rmsNorm(x, y, rows: rows, d: d, weight: w.baseAddress!, eps: config.normEps, offset: offset)
+            }
+        }
+    }
+
+    /// One block over `T` rows: the forward pass of every path (packed scoring and training,
+    /// prefill, KV decoding). Returns its output and, when `record` (one packed sequence), its tape.
+    ///
+    /// - Parameters:
+    ///   - xIn: the block's input [rows, hidden].
+    ///   - layout: which keys each row attends to (packed sequences, or spans continuing KV caches).
+    ///   - keepRows: ascending rows whose output is wanted (not when recording); only they go on past
+    ///     attention and the output is [keepRows.count, hidden]. A scoring pass's last block needs only the scored rows.
+    func blockForward(_ l: Int, _ xIn: [Float], _ layout: AttentionLayout, record: Bool,
+                      keepRows: [Int]? = nil) -> ([Float], BlockTape?) {
+        let c = config, d = c.hidden, hd = c.headDim, blk = blocks[l], f = c.features
+        let positions = layout.positions, rowsIn = positions.count
+        let h1 = normed(blk.inputNorm, xIn, rows: rowsIn, d: d)
+        var q = lin(h1, blk.q, rows: rowsIn), k = lin(h1, blk.k, rows: rowsIn)
+        let v = lin(h1, blk.v, rows: rowsIn)
+        // Kept for the tape only: sharing the buffers would make RoPE below copy q and k first.
+        let qPre = record ? q : [], kPre = record ? k : []
+        if let qn = blk.qNorm, let kn = blk.kNorm {
+            q = normed(qn, q, rows: rowsIn * c.heads, d: hd); k = normed(kn, k, rows: rowsIn * c.kvHeads, d: hd)
+        }
+        if f.positions == .rope && c.rotaryDim > 0 {
+            let theta = c.layerIsSliding[l] ? c.ropeLocalTheta : c.ropeTheta
+            q.withUnsafeMutableBufferPointer { ropeAt($0.baseAddress!, T: rowsIn, nHeads: c.heads, pos: positions, theta: theta) }
+            k.withUnsafeMutableBufferPointer { ropeAt($0.baseAddress!, T: rowsIn, nHeads: c.kvHeads, pos: positions, theta: theta) }
+        }
+        var (attn, probs) = attend(l, q, k, v, layout, record: record)
+        // Rows whose output is wanted go on past attention; the others were needed only as keys and values.
+        let keep = record ? nil : keepRows.flatMap { $0.count < rowsIn ? $0 : nil }
+        let x = keep.map { Kernels.gatherRows(xIn, $0, width: d) } ?? xIn
+        if let keep = keep { attn = Kernels.gatherRows(attn, keep, width: c.qDim) }
+        let T = keep?.count ?? rowsIn
+        let o = lin(attn, blk.o, rows: T)
+        var x1 = [Float](), h2: [Float], out: [Float], m: [Float]
+        var a: [Float] = [], g: [Float] = []
+        func mlp(_ h: [Float]) -> [Float] {
+            a = lin(h, blk.up, rows: T)
+            var z = a
+            z.withUnsafeMutableBufferPointer { zb in
+                switch f.mlp {
+                case .gated(let act):
+                    g = lin(h, blk.gate!, rows: T)
+                    g.withUnsafeBufferPointer { gb in Kernels.gatedActivation(zb.baseAddress!, gate: gb.baseAddress!, zb.count, act) }
+                case .plain(let act):
+                    Kernels.activation(zb.baseAddress!, zb.count, act)
+                }
+            }
+            return lin(z, blk.down, rows: T)
+        }
+        switch f.residual {
+        case .sandwich:
+            let oN = normed(blk.postAttnNorm!, o, rows: T, d: d)
+            x1 = Kernels.added(x, oN)
+            h2 = normed(blk.preFFNNorm!, x1, rows: T, d: d)
+            m = mlp(h2)
+            out = Kernels.added(x1, normed(blk.postFFNNorm!, m, rows: T, d: d))
+        case .parallel(let shared):
+            h2 = shared ? (keep.map { Kernels.gatherRows(h1, $0, width: d) } ?? h1) : normed(blk.postAttnNorm!, x, rows: T, d: d)
+            m = mlp(h2)
+            out = Kernels.filled(x.count) { y in for i in 0..<x.count { y[i] = x[i] + o[i] + m[i] } }
+        case .sequential:
+            x1 = Kernels.added(x, o)
+            h2 = normed(blk.postAttnNorm!, x1, rows: T, d: d)
+            m = mlp(h2)
+            out = Kernels.added(x1, m)
+        }
+        guard record, case .packed(let seqs) = layout, seqs.count == 1 else { return (out, nil) }
+        return (out, BlockTape(x: x, h1: h1, qPre: qPre, kPre: kPre, q: q, k: k, v: v, probs: probs, attn: attn, o: o,
+                               x1: x1, h2: h2, a: a, g: g, m: m))
+    }
+
+    /// One block over packed sequences (no cache).
+    func blockForward(_ l: Int, _ x: [Float], _ batch: [PackedSequence], record: Bool, keepRows: [Int]? = nil) -> ([Float], BlockTape?) {
+        blockForward(l, x, .packed(batch), record: record, keepRows: keepRows)
+    }
+
+    /// One block over one packed sequence; returns its output and, if asked, its tape.
+    func blockForward(_ l: Int, _ x: [Float], _ seq: PackedSequence, record: Bool) -> ([Float], BlockTape?) {
+        blockForward(l, x, .packed([seq]), record: record)
+    }
+
+    /// Applies RoPE to x [T, nHeads·headDim] with per-token positions.
+    func ropeAt(_ x: UnsafeMutablePointer<Float>, T: Int, nHeads: Int, pos: [Int], theta: Float) {
+        let hd = config.headDim
+        var t = 0
+        // Runs of consecutive positions share one call (the common case).
+        while t < T {
+            var e = t + 1
+            while e < T && pos[e] == pos[e - 1] + 1 { e += 1 }
+            Kernels.rope(x + t * nHeads * hd, tokens: e - t, nHeads: nHeads, headDim: hd, rotDim: config.rotaryDim,
+                         pos0: pos[t], theta: theta)
+            t = e
+        }
+    }
+
+    /// Multi-head (grouped-query) attention of every row over the keys its layout gives it.
+    /// q [rows, qDim], k and v [rows, kvDim] (after norms and RoPE) → concatenated head outputs
+    /// [rows, qDim], and (when `record`, one packed sequence) the probabilities [heads, T, T].
+    func attend(_ l: Int, _ q: [Float], _ k: [Float], _ v: [Float], _ layout: AttentionLayout,
+                record: Bool) -> (attn: [Float], probs: [Float]) {
+        let c = config, rows = q.count / c.qDim, kvd = c.kvDim
+        let window = c.layerIsSliding[l] ? c.slidingWindow : nil
+        // Written in full below: every head's columns of every row.
+        var attn = Kernels.filled(rows * c.qDim) { _ in }
+        var probs: [Float] = []
+        q.withUnsafeBufferPointer { qb in attn.withUnsafeMutableBufferPointer { ab in
+            var r0 = 0
+            switch layout {
+            case .packed(let seqs):
+                k.withUnsafeBufferPointer { kb in v.withUnsafeBufferPointer { vb in
+                    for seq in seqs {
+                        let Ts = seq.count
+                        probs = attendSpan(qb.baseAddress! + r0 * c.qDim, kb.baseAddress! + r0 * kvd, vb.baseAddress! + r0 * kvd,
+                                           rows: Ts, keys: Ts, out: ab.baseAddress! + r0 * c.qDim) { i, j in
+                            seq.visible(i, j, window: window)
+                        }
+                        r0 += Ts
+                    }
+                } }
+            case .cached(let spans):
+                for sp in spans {
+                    let P = sp.cache.length, Ts = sp.count, pos = sp.positions, seg = sp.segments
+                    sp.cache.reserve(P + Ts)
+                    sp.cache.k[l].withUnsafeMutableBufferPointer { kc in sp.cache.v[l].withUnsafeMutableBufferPointer { vc in
+                        k.withUnsafeBufferPointer { kb in (kc.baseAddress! + P * kvd).update(from: kb.baseAddress! + r0 * kvd, count: Ts * kvd) }
+                        v.withUnsafeBufferPointer { vb in (vc.baseAddress! + P * kvd).update(from: vb.baseAddress! + r0 * kvd, count: Ts * kvd) }
+                        // Cache row r holds position r; new row j holds pos[j] and sees rows of its own segment.
+                        _ = attendSpan(qb.baseAddress! + r0 * c.qDim, kc.baseAddress!, vc.baseAddress!, rows: Ts, keys: P + Ts,
+                                       out: ab.baseAddress! + r0 * c.qDim) { i, r in
+                            let pi = pos[i], kp: Int
+                            if r < P { kp = r } else {
+                                let j = r - P
+                                guard seg[j] == seg[i] else { return false }
+                                kp = pos[j]
+                            }
+                            guard kp <= pi else { return false }
+                            if let w = window, pi - kp >= w { return false }
+                            return true
+                        }
+                    } }
+                    r0 += Ts
+                }
+            }
+        } }
+        return (attn, record ? probs : [])
+    }
+
+    /// Attention of `rows` queries over `keys` keys and values (row strides qDim and kvDim) that
+    /// `visible(i, j)` allows; writes every head's output into `out` (stride qDim) and returns the
+    /// probabilities [heads, rows, keys].
+    func attendSpan(_ q: UnsafePointer<Float>, _ k: UnsafePointer<Float>, _ v: UnsafePointer<Float>, rows Ts: Int, keys L: Int,
+                    out: UnsafeMutablePointer<Float>, visible: (Int, Int) -> Bool) -> [Float] {
+        let c = config, hd = c.headDim, group = c.heads / c.kvHeads
+        let scale = 1 / c.queryPreAttnScalar.squareRoot()
+        // What each query sees, worked out once for all heads: 0 where visible, −∞ where not;
+        // `span[i]`: keys past the last visible one (causal: at most i + 1) get probability 0 directly.
+        var mask = [Float](repeating: 0, count: Ts * L), span = [Int](repeating: 0, count: Ts)
+        for i in 0..<Ts {
+            for j in 0..<L { if visible(i, j) { span[i] = j + 1 } else { mask[i * L + j] = -.infinity } }
+        }
+        // Written in full below: each row's visible span by the softmax, the rest set to 0.
+        var probs = Kernels.filled(c.heads * Ts * L) { _ in }
+        mask.withUnsafeBufferPointer { mb in probs.withUnsafeMutableBufferPointer { pb in
+            for head in 0..<c.heads {
+                let g = head / group, P = pb.baseAddress! + head * Ts * L
+                BLAS.gemm(q + head * hd, lda: c.qDim, k + g * hd, ldb: c.kvDim, transB: true,
+                          P, ldc: L, m: Ts, n: L, k: hd, alpha: scale)
+                for i in 0..<Ts {
+                    let row = P + i * L, m = mb.baseAddress! + i * L, n = span[i]
+                    for j in 0..<n { row[j] += m[j] }
+                    Kernels.softmax(row, n)
+                    (row + n).update(repeating: 0, count: L - n)
+                }
+                BLAS.gemm(P, lda: L, v + g * hd, ldb: c.kvDim, transB: false,
+                          out + head * hd, ldc: c.qDim, m: Ts, n: hd, k: L)
+            }
+        } }
+        return probs
+    }
+}
+
+/// Activations of one block saved for the backward pass (all row-major, T rows).
+struct BlockTape {
+    var x: [Float]          // block input [T, d]
+    var h1: [Float]         // input norm output [T, d]
+    var qPre: [Float]       // q after projection (and q-norm input) [T, qDim]
+    var kPre: [Float]       // k after projection [T, kvDim]
+    var q: [Float]          // q after q-norm and RoPE [T, qDim]
+    var k: [Float]          // k after k-norm and RoPE [T, kvDim]
+    var v: [Float]          // [T, kvDim]
+    var probs: [Float]      // softmax(QKᵀ) per head [heads, T, T]
+    var attn: [Float]       // concatenated head outputs [T, qDim]
+    var o: [Float]          // attention output projection [T, d]
+    var x1: [Float]         // residual after attention [T, d] (parallel layouts: unused)
+    var h2: [Float]         // MLP input (normed) [T, d]
+    var a: [Float]          // up projection (the activation's input for plain MLPs) [T, ffn]
+    var g: [Float]          // gate projection [T, ffn] (gated MLPs)
+    var m: [Float]          // MLP output before any post norm [T, d]
+}
