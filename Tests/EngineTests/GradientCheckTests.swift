@@ -84,6 +84,7 @@ final class GradientCheckTests: XCTestCase {
     func testGemma3SteeringGradient() throws { try endToEnd("gemma3") }
     func testGPTNeoXSteeringGradient() throws { try endToEnd("gpt_neox") }
     func testGPTNeoXSequentialSteeringGradient() throws { try endToEnd("gpt_neox_sequential") }
+    func testPhiSteeringGradient() throws { try endToEnd("phi") }
 
     /// Steered log-likelihoods at v = 0 equal the scorer's (the packed path and the cached path agree).
     func testPackedScoringMatchesCachedScoring() throws {

@@ -5,7 +5,7 @@ import XCTest
 /// of std 0.08, random biases and norm scales) against transformers: logits, lm-eval
 /// log-likelihoods of ARC-Easy choices on both scoring paths, and dL/dv against torch autograd.
 final class TinyModelParityTests: XCTestCase {
-    static let architectures = ["llama", "qwen2", "gemma3", "gpt_neox", "gpt_neox_sequential"]
+    static let architectures = ["llama", "qwen2", "gemma3", "gpt_neox", "gpt_neox_sequential", "phi"]
 
     func model(_ fixture: String) throws -> (LanguageModel, [String: Any]) {
         (try LanguageModel(name: Fixtures.root + "/tiny/" + fixture), try Fixtures.json("tiny/\(fixture)/expected.json"))
@@ -71,6 +71,8 @@ final class TinyModelParityTests: XCTestCase {
     /// Partial rotary (25 %) read from transformers 5's `rope_parameters`, parallel residual, f16 weights.
     func testGPTNeoXParallelFloat16() throws { try check("gpt_neox") }
     func testGPTNeoXSequential() throws { try check("gpt_neox_sequential", arch: "gpt_neox") }
+    /// Parallel attention and MLP on one shared LayerNorm, 50 % partial rotary, gelu_new, LM-head bias.
+    func testPhi() throws { try check("phi") }
 
     /// The block's features come from the registry's data, config-dependent choices applied.
     func testFeaturesFromConfig() throws {
