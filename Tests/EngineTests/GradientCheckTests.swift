@@ -85,6 +85,7 @@ final class GradientCheckTests: XCTestCase {
     func testGPTNeoXSteeringGradient() throws { try endToEnd("gpt_neox") }
     func testGPTNeoXSequentialSteeringGradient() throws { try endToEnd("gpt_neox_sequential") }
     func testPhiSteeringGradient() throws { try endToEnd("phi") }
+    func testGPT2SteeringGradient() throws { try endToEnd("gpt2") }
 
     /// Steered log-likelihoods at v = 0 equal the scorer's (the packed path and the cached path agree).
     func testPackedScoringMatchesCachedScoring() throws {

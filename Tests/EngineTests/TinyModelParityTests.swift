@@ -5,7 +5,7 @@ import XCTest
 /// of std 0.08, random biases and norm scales) against transformers: logits, lm-eval
 /// log-likelihoods of ARC-Easy choices on both scoring paths, and dL/dv against torch autograd.
 final class TinyModelParityTests: XCTestCase {
-    static let architectures = ["llama", "qwen2", "gemma3", "gpt_neox", "gpt_neox_sequential", "phi"]
+    static let architectures = ["llama", "qwen2", "gemma3", "gpt_neox", "gpt_neox_sequential", "phi", "gpt2"]
 
     func model(_ fixture: String) throws -> (LanguageModel, [String: Any]) {
         (try LanguageModel(name: Fixtures.root + "/tiny/" + fixture), try Fixtures.json("tiny/\(fixture)/expected.json"))
@@ -73,6 +73,8 @@ final class TinyModelParityTests: XCTestCase {
     func testGPTNeoXSequential() throws { try check("gpt_neox_sequential", arch: "gpt_neox") }
     /// Parallel attention and MLP on one shared LayerNorm, 50 % partial rotary, gelu_new, LM-head bias.
     func testPhi() throws { try check("phi") }
+    /// Learned absolute positions, Conv1D weights, fused concatenated QKV, tied head.
+    func testGPT2() throws { try check("gpt2") }
 
     /// The block's features come from the registry's data, config-dependent choices applied.
     func testFeaturesFromConfig() throws {

@@ -2,7 +2,7 @@
 ///
 /// Adding a family: write its `Architecture` in a file of its own beside this one and list it here.
 public enum Architectures {
-    public static let all: [Architecture] = [llama, qwen2, gemma3, gptNeoX, phi]
+    public static let all: [Architecture] = [llama, qwen2, gemma3, gptNeoX, phi, gpt2]
 
     /// The family whose `config.json` says `model_type`, or nil.
     public static func forHF(modelType: String) -> Architecture? { all.first { $0.hfModelTypes.contains(modelType) } }
