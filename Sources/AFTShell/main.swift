@@ -22,6 +22,8 @@ let progress = TerminalProgress()
 // Results print on a clean line: a progress line being drawn is erased first.
 let session = Session(output: { text in progress.clear(); print(text) })
 session.progress = progress
+// `generate` streams its text as it comes: written without a newline and flushed at once.
+session.stream = { text in progress.clear(); fputs(text, stdout); fflush(stdout) }
 let gnuplot = GnuplotRenderer()
 session.chartRenderer = gnuplot
 setvbuf(stdout, nil, _IOLBF, 0)

@@ -9,6 +9,7 @@ public enum ParamType: Equatable {
     case layers        // all | A..B | a,b,c | N
     case layerOrBest   // best | N
     case names         // name | a,b,c
+    case intOr(min: Int, max: Int, [String])   // an integer in range, or one of these words
 
     var label: String {
         switch self {
@@ -21,6 +22,7 @@ public enum ParamType: Equatable {
         case .layers: return "all | A..B | a,b,c | N"
         case .layerOrBest: return "best | N"
         case .names: return "name | a,b,c"
+        case .intOr(let a, let b, let w): return "integer \(a)..\(b) | " + w.joined(separator: " | ")
         }
     }
 }
@@ -61,14 +63,23 @@ public enum CommandTable {
                     positional: [ParamSpec("model", .text, "smollm2-135m, gemma3-270m, qwen2.5-coder-0.5b, a HF name, a path, or a vector file", completes: .model)],
                     requiredPositionals: 1, named: [ParamSpec("as", .word, default: "the saved name", "name for a loaded vector")],
                     examples: ["load smollm2-135m", "load ~/models/my-model.gguf", "load runs/vectors/hs12.safetensors as hs"], openKeys: false),
-        CommandSpec(name: "eval", summary: "score a multiple-choice task lm-eval style (acc, acc_norm with 95% Wilson intervals)",
-                    positional: [ParamSpec("task", .text, "hellaswag, arc-challenge, arc-easy, or a .jsonl file", completes: .task)],
+        CommandSpec(name: "eval", summary: "score a task lm-eval style: multiple choice (acc, acc_norm) or GSM8K by generation (exact match, strict and flexible), 95% Wilson intervals",
+                    positional: [ParamSpec("task", .text, "hellaswag, arc-challenge, arc-easy, gsm8k, or a .jsonl file", completes: .task)],
                     requiredPositionals: 1,
                     named: [ParamSpec("limit", .int(min: 1, max: 10_000_000), default: "all", "score only the first N items"),
                             ParamSpec("offset", .int(min: 0, max: 10_000_000), default: "0", "skip the first N items"),
-                            ParamSpec("log", .path, default: nil, "write one JSONL line per item: doc, gold, ll, pred, pred_norm", completes: .file),
-                            ParamSpec("with", .word, default: nil, "steer with this vector (at its layer)", completes: .variable)],
-                    examples: ["eval hellaswag limit=200", "eval arc-challenge limit=100 log=out/arc.jsonl", "eval hellaswag with hs12"], openKeys: false),
+                            ParamSpec("log", .path, default: nil, "write one JSONL line per item (multiple choice: doc, gold, ll, pred, pred_norm; gsm8k: doc, prompt, generated, strict, flexible, target, exact_match_strict, exact_match_flexible)", completes: .file),
+                            ParamSpec("with", .word, default: nil, "steer with this vector (at its layer)", completes: .variable),
+                            ParamSpec("shots", .intOr(min: 0, max: 64, ["fixed"]), default: "5", "gsm8k: few-shot examples drawn per problem as lm-eval draws them; fixed: one set for all (shared prefix, not lm-eval-comparable)"),
+                            ParamSpec("max_tokens", .int(min: 1, max: 32_768), default: "256", "gsm8k: new tokens per problem at most")],
+                    examples: ["eval hellaswag limit=200", "eval arc-challenge limit=100 log=out/arc.jsonl", "eval hellaswag with hs12",
+                               "eval gsm8k limit=40 log=out/gsm8k.jsonl"], openKeys: false),
+        CommandSpec(name: "generate", summary: "greedy continuation of a prompt, printed as it is produced",
+                    positional: [ParamSpec("prompt", .text, "the text to continue (quote it)")],
+                    requiredPositionals: 1,
+                    named: [ParamSpec("max_tokens", .int(min: 1, max: 32_768), default: "128", "new tokens at most"),
+                            ParamSpec("with", .word, default: nil, "steer with this vector at every position", completes: .variable)],
+                    examples: ["generate \"The capital of France is\"", "generate \"Question: 2+3=?\\nAnswer:\" max_tokens=20 with math"], openKeys: false),
         CommandSpec(name: "sweep", summary: "train a steering vector at every requested layer; the validation layer curve and best layer",
                     positional: [ParamSpec("task", .text, "hellaswag, arc-challenge, arc-easy, or a .jsonl file", completes: .task)],
                     requiredPositionals: 1, named: steeringParams(epochs: "3") + [
@@ -246,6 +257,10 @@ public enum CommandTable {
         case (.layers, .word("all")), (.layers, .range), (.layers, .number), (.layerOrBest, .word("best")), (.layerOrBest, .number): break
         case (.layers, .list(let l)) where l.allSatisfy({ if case .number = $0 { return true }; return false }): break
         case (.names, .word): break
+        case (.intOr(let lo, let hi, _), .number(let d)):
+            guard d == d.rounded(), d >= Double(lo) && d <= Double(hi) else { throw bad("must be an integer in \(lo)..\(hi), got \(a.value)") }
+        case (.intOr(_, _, let words), .word(let w)):
+            guard words.contains(w) else { throw bad("must be an integer or one of \(words.joined(separator: ", ")), got '\(w)'") }
         case (.names, .list(let l)) where l.allSatisfy({ if case .word = $0 { return true }; return false }): break
         default: throw bad("must be a \(p.type.label), got '\(a.value)'")
         }

@@ -16,6 +16,7 @@ extension Session {
         switch s.command {
         case "load": try load(s)
         case "eval": try eval(s)
+        case "generate": try generate(s)
         case "set": try set(s)
         case "show":
             let name = str(s.positional.first) ?? "_"
@@ -132,9 +133,9 @@ extension Session {
         }
         let task = str(s.positional.first)!
         let ds = try Dataset.load(task, dataDir: settings["data"])
-        if ds.layout == .gsm8k {
-            throw Diagnostic(.runtime, "\(task) is a generation task (\(ds.count) items loaded); eval scores multiple-choice tasks: \(Dataset.taskNames.filter { $0 != "gsm8k" }.joined(separator: ", "))",
-                             at: s.positional.first?.location)
+        if ds.layout == .gsm8k { return try evalGSM8K(s, ds) }
+        for k in ["shots", "max_tokens"] where s.named(k) != nil {
+            throw Diagnostic(.usage, "'\(k)' applies to generation tasks (gsm8k); \(task) is multiple choice", at: s.named(k)?.location)
         }
         let offset = int(s.named("offset")) ?? 0
         var limit = int(s.named("limit")) ?? ds.items.count
@@ -176,7 +177,7 @@ extension Session {
         progress?.end()
         let r = EvalResult(task: label, model: m.name, scores: scores, seconds: Date().timeIntervalSince(t0),
                            interrupted: scores.count < items.count)
-        output(r.report)
+        output(r.display)
         store(.eval(r), s)
     }
 }

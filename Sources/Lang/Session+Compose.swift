@@ -70,7 +70,7 @@ extension Session {
                + tasks.map { "\($0.name) (\($0.test.count) test items)" }.joined(separator: ", ")
                + (vecs.count > 1 ? ": base, each vector alone, all \(vecs.count) summed, and routed per item" : ": base and the vector"))
         let r = try composer.run(onProgress: progressFn())
-        output(r.table)
+        output(r.display)
         output(String(format: "  %.1f s", r.seconds))
         store(.compose(r), s)
     }

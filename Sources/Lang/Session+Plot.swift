@@ -72,22 +72,11 @@ extension Session {
         guard let v = variables[name] else {
             throw Diagnostic(.runtime, "no variable '\(name)' to plot; e.g. r = sweep hellaswag layers all, then plot r", at: s.positional.first?.location ?? s.location)
         }
-        var charts: [Chart], runDir: String
-        switch v {
-        case .sweep(let r):
-            charts = Session.charts(of: r); runDir = r.runDir
-            if let only = str(s.named("what")), only != "all" {
-                let map = ["layers": "layer-curve", "norms": "norm-ratio", "epochs": "epochs", "screen": "gradient-screen", "heatmap": "layer-epoch"]
-                charts = charts.filter { $0.name == map[only] }
-            }
-        case .train(let t):
-            charts = Session.charts(of: t); runDir = "\(outDir)/vectors/\(t.name)"
-        case .compose(let c):
-            charts = Session.charts(of: c); runDir = "\(outDir)/compose/" + c.vectorNames.joined(separator: "+")
-        default:
-            throw Diagnostic(.runtime, "'\(name)' is not a sweep, train or compose result; plot draws layer curves, norms, training curves and interference matrices",
+        guard let runDir = v.result.plotDirectory(outDir: outDir) else {
+            throw Diagnostic(.runtime, "'\(name)' is a \(v.kind) result, which has no charts; plot draws sweep, train and compose results",
                              at: s.positional.first?.location)
         }
+        let charts = v.result.charts(what: str(s.named("what")))
         let mode = settings["plot"] ?? "both"
         let dir = (str(s.named("to")).map { ($0 as NSString).expandingTildeInPath }) ?? runDir
         guard let renderer = chartRenderer else {

@@ -44,9 +44,7 @@ extension Session {
                 try writeJSON(r.json, to: "\(root)/\(rel)")
                 cell["result"] = rel
                 var charts: [Chart] = []
-                if case .sweep(let s) = r { charts = Session.charts(of: s) }
-                if case .train(let t) = r { charts = Session.charts(of: t) }
-                if case .compose(let cr) = r { charts = Session.charts(of: cr) }
+                if r.result.plotDirectory(outDir: outDir) != nil { charts = r.result.charts(what: nil) }
                 for var ch in charts {
                     ch.name = "\(tag)-\(ch.name)"
                     guard let renderer = chartRenderer else { chartNotes.append("charts need the shell's gnuplot renderer"); break }

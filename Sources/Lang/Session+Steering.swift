@@ -1,29 +1,6 @@
 import Engine
 import Foundation
 
-/// Result of `train`: every seed's validation score, the selected vector and the one test report.
-public struct TrainResult {
-    public let name: String
-    public let layer: Int
-    public let metricName: String
-    public let runs: [TrainRun]
-    public let selectedSeed: UInt64
-    public let report: SteeringReport
-
-    public var text: String {
-        let m = runs.map { $0.bestVal }
-        let mean = m.reduce(0, +) / Double(m.count)
-        let sd = m.count > 1 ? (m.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(m.count - 1)).squareRoot() : 0
-        var t = "vector '\(name)' at layer \(layer)\n"
-        for r in runs {
-            t += String(format: "  seed %llu: best epoch %d of %d, val %@ %.4f%@\n", r.seed, r.bestEpoch, r.history.count - 1,
-                        metricName, r.bestVal, r.seed == selectedSeed && runs.count > 1 ? "  ← selected (best of \(runs.count) seeds on validation)" : "")
-        }
-        if runs.count > 1 { t += String(format: "  val %@ over %d seeds: %.4f ± %.4f (mean ± sd)\n", metricName, runs.count, mean, sd) }
-        return t + report.text
-    }
-}
-
 extension Session {
     /// Scoring and training workers: `set threads=N`, else every core.
     var workers: Int { Int(settings["threads"] ?? "") ?? ProcessInfo.processInfo.activeProcessorCount }
@@ -111,7 +88,7 @@ extension Session {
                                                      lr.seconds, resumed ? "  (resumed from run directory)" : ""))
                              }, onProgress: progressFn())
         lastSweep = r
-        output(r.table)
+        output(r.display)
         if r.cachePasses > 0 {
             output(String(format: "  residual cache: %.1f MB %@, computed %@", Double(r.cacheBytes) / 1e6,
                           r.cacheOnDisk ? "in a scratch file in the run directory (over cache_gb)" : "in memory",
@@ -163,7 +140,7 @@ extension Session {
         v.metadata["test_mcnemar_p_\(st.metricName)"] = String(format: "%.6g", rep.mcnemar(norm: st.config.normalize))
         vectors[name] = v
         let r = TrainResult(name: name, layer: layer, metricName: st.metricName, runs: runs, selectedSeed: best.seed, report: rep)
-        output(r.text)
+        output(r.display)
         store(.train(r), s)
     }
 
@@ -192,19 +169,3 @@ extension Session {
     }
 }
 
-extension SweepResult {
-    /// The layer curve as a table, best layer marked.
-    public var table: String {
-        var t = String(format: "sweep %@ on %@ (validation %@; base %.4f [%.4f, %.4f])%@\n", task, model, metricName, baseMetric, baseLow, baseHigh,
-                       interrupted ? " — interrupted, finished layers kept" : "")
-        let best = bestLayer
-        for l in layers {
-            t += String(format: "  layer %2d  %.4f [%.4f, %.4f]  %+.4f%@\n", l.layer, l.valMetric, l.valLow, l.valHigh, l.valMetric - baseMetric,
-                        l.layer == best ? "  ← best" : "")
-        }
-        if !screen.isEmpty {
-            t += "  gradient screen ‖dL/dh‖ at v=0: " + screen.enumerated().map { String(format: "%@%.3g", $0.offset == 0 ? "emb " : "", $0.element) }.joined(separator: " ") + "\n"
-        }
-        return t + "  run directory: \(runDir)"
-    }
-}

@@ -9,49 +9,12 @@ public protocol ProgressSink: AnyObject {
 }
 
 /// A value a command produced, kept in the session's variables.
-public enum ResultValue {
-    case eval(EvalResult)
-    case model(name: String, summary: String)
-    case text(String)
-    case sweep(SweepResult)
-    case train(TrainResult)
-    case compose(CompositionResult)
-
-    public var display: String {
-        switch self {
-        case .eval(let e): return e.report
-        case .sweep(let r): return r.table
-        case .train(let t): return t.text
-        case .compose(let c): return c.table
-        case .model(_, let s): return s
-        case .text(let t): return t
-        }
-    }
-}
-
-/// Result of `eval`: per-item scores and summary with intervals.
-public struct EvalResult {
-    public let task: String
-    public let model: String
-    public let scores: [ItemScore]
-    public let seconds: Double
-    public let interrupted: Bool
-
-    public var report: String {
-        let s = EvalSummary(scores)
-        let (a0, a1) = s.interval(norm: false), (b0, b1) = s.interval(norm: true)
-        var r = "\(task) on \(model): \(s.n) items\(interrupted ? " (interrupted)" : "")\n"
-        r += String(format: "  acc      %.4f  [%.4f, %.4f]\n", s.acc, a0, a1)
-        r += String(format: "  acc_norm %.4f  [%.4f, %.4f]\n", s.accNorm, b0, b1)
-        r += String(format: "  %.1f s, %.2f items/s (95%% Wilson intervals)", seconds, Double(s.n) / max(seconds, 1e-9))
-        return r
-    }
-}
-
 /// One interpreter session: settings, the loaded model, variables and the last result, shared by
 /// every statement of a REPL or script.
 public final class Session {
     public var output: (String) -> Void
+    /// Receives text as it is produced (`generate`), without line breaks added; nil: it is printed whole at the end.
+    public var stream: ((String) -> Void)?
     public weak var progress: ProgressSink?
     /// Draws `plot` charts (the shell installs its gnuplot renderer).
     public var chartRenderer: ChartRenderer?

@@ -91,7 +91,7 @@ final class ComposeCommandTests: XCTestCase {
         XCTAssertEqual(s.vectors["arc2"]?.metadata["task"], "arc-easy")
 
         try s.run(source: "c = compose hs hs-other arc2 limit=3\nplot c", file: "t.aft")
-        guard case .compose(let c)? = s.variables["c"] else { return XCTFail("compose stores its result") }
+        guard let c = s.variables["c"]?.as(CompositionResult.self) else { return XCTFail("compose stores its result") }
         XCTAssertEqual(c.rows, ["hs", "hs-other", "arc2", "sum", "routed"])
         XCTAssertEqual(c.tasks, ["hellaswag", "arc-easy"])
         XCTAssertEqual(c.routeTasks, ["hellaswag", "arc-easy"])

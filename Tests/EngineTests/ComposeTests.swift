@@ -88,7 +88,7 @@ final class ComposeTests: XCTestCase {
             }
             XCTAssertEqual(r.delta(row: 0, task: k), r.metric(row: 0, task: k) - r.baseMetric(task: k))
         }
-        XCTAssertTrue(r.table.contains("routed to its own vector"), r.table)
+        XCTAssertTrue(r.routed); XCTAssertNotNil(r.routeAccuracy(task: 0), "each task with a vector reports its routing accuracy")
 
         // One vector: no sum or routed row (they would repeat the vector's row).
         let one = try Composer(model: m, vectors: [va], tasks: tasks)

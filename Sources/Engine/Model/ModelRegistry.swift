@@ -86,6 +86,7 @@ public final class LanguageModel {
             path = d
             var c = try ModelConfig(hfConfigAt: d + "/config.json")
             tokenizer = try Tokenizer(directory: d)
+            tokenizer.readSpecials(directory: d)
             c.addBos = tokenizer.addBos
             if c.bosTokenId == nil { c.bosTokenId = tokenizer.bosId }
             config = c

@@ -92,28 +92,6 @@ public struct CompositionResult {
         guard routed, let own = routeTasks.firstIndex(of: tasks[task]), !routes[task].isEmpty else { return nil }
         return Double(routes[task].filter { $0 == own }.count) / Double(routes[task].count)
     }
-
-    /// The matrix as text: base per task, then Δ metric and McNemar p per row and task.
-    public var table: String {
-        let rw = max(10, (rows.map { $0.count }.max() ?? 0) + 8)
-        let cw = max(22, (tasks.map { $0.count }.max() ?? 0) + 10)
-        func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s + " " : s + String(repeating: " ", count: n - s.count) }
-        var t = "compose on \(model): Δ \(metricName) vs base on each task's test split (paired McNemar p)"
-            + (interrupted ? " — interrupted, finished items kept" : "") + "\n"
-        t += "  " + pad("", rw) + tasks.enumerated().map { pad("\($0.element) (n=\(base[$0.offset].count))", cw) }.joined() + "\n"
-        t += "  " + pad("base", rw) + tasks.indices.map { pad(String(format: "%.4f", baseMetric(task: $0)), cw) }.joined() + "\n"
-        for (r, name) in rows.enumerated() {
-            let label = rowLayers[r].map { "\(name) (L\($0))" } ?? name
-            t += "  " + pad(label, rw) + tasks.indices.map { k in
-                pad(String(format: "%+.4f  p=%.3g", delta(row: r, task: k), report(row: r, task: k).mcnemar(norm: metricNorm)), cw)
-            }.joined() + "\n"
-        }
-        guard routed else { return String(t.dropLast()) }
-        let acc = tasks.indices.compactMap { k in routeAccuracy(task: k).map { String(format: "%@ %.0f%%", tasks[k], 100 * $0) } }
-        t += "  router: nearest centroid of context residuals after block \(routeLayer) (\(routerTrainItems) training items per task)"
-        if !acc.isEmpty { t += "; routed to its own vector: " + acc.joined(separator: ", ") }
-        return t
-    }
 }
 
 /// Measures how task vectors interfere: each alone, all summed (each at its layer), and routed per item.

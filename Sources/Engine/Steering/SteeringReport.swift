@@ -26,17 +26,4 @@ public struct SteeringReport {
     }
 
     public func mcnemar(norm: Bool) -> Double { let (b, c) = discordant(norm: norm); return Stats.mcnemarExact(b: b, c: c) }
-
-    public var text: String {
-        let n = base.count, b = EvalSummary(base), s = EvalSummary(steered)
-        func line(_ name: String, _ norm: Bool) -> String {
-            let (b0, b1) = b.interval(norm: norm), (s0, s1) = s.interval(norm: norm)
-            let (dc, dd) = discordant(norm: norm)
-            return String(format: "  %@ base %.4f [%.4f, %.4f]  steered %.4f [%.4f, %.4f]  Δ %+.4f  McNemar p=%.4g (%d↓ %d↑)",
-                          name.padding(toLength: 8, withPad: " ", startingAt: 0), b.metric(norm: norm), b0, b1,
-                          s.metric(norm: norm), s0, s1, s.metric(norm: norm) - b.metric(norm: norm), mcnemar(norm: norm), dc, dd)
-        }
-        return "test split (\(n) items, scored once), layer \(layer):\n" + line("acc", false) + "\n" + line("acc_norm", true)
-            + String(format: "\n  ‖v‖ = %.3f, %.3f × mean residual norm at layer %d", vectorNorm, normRatio, layer)
-    }
 }

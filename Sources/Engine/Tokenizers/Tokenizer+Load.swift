@@ -39,6 +39,8 @@ extension Tokenizer {
         default:
             throw EngineError.tokenizer("\(g.path): unsupported tokenizer model '\(model)' (supported: gpt2, llama)")
         }
+        specialIds = Set(toks.indices.filter { $0 < types.count && types[$0] == 3 })
+        if let e = g.metadata["tokenizer.ggml.eos_token_id"]?.int, e >= 0, e < toks.count { eosIds = [e] }
     }
 
     static func splitMerge(_ m: String) -> (String, String)? {
@@ -105,6 +107,28 @@ extension Tokenizer {
         // vocab.json + merges.txt is the Qwen2 layout here; its pre-tokenizer is the qwen2 regex.
         try self.init(kind: .byteLevel(.qwen2), tokens: tokens, merges: merges, scores: nil, added: added,
                       bosId: nil, addBos: false, nfc: true)
+    }
+
+    /// Special tokens (`added_tokens` marked special in tokenizer.json, or `added_tokens_decoder`
+    /// in tokenizer_config.json) and EOS ids (`eos_token_id`, a number or a list, from
+    /// generation_config.json, else config.json) of a Hugging Face directory.
+    func readSpecials(directory dir: String) {
+        func json(_ f: String) -> [String: Any]? {
+            FileManager.default.contents(atPath: dir + "/" + f).flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }
+        }
+        var special = Set<Int>()
+        for a in (json("tokenizer.json")?["added_tokens"] as? [[String: Any]]) ?? [] where (a["special"] as? Bool) == true {
+            if let id = (a["id"] as? NSNumber)?.intValue { special.insert(id) }
+        }
+        for (k, v) in (json("tokenizer_config.json")?["added_tokens_decoder"] as? [String: [String: Any]]) ?? [:]
+            where (v["special"] as? Bool) == true { if let id = Int(k) { special.insert(id) } }
+        specialIds = special.filter { $0 >= 0 && $0 < tokens.count }
+        for f in ["generation_config.json", "config.json"] {
+            guard let e = json(f)?["eos_token_id"] else { continue }
+            let ids = (e as? [NSNumber])?.map { $0.intValue } ?? (e as? NSNumber).map { [$0.intValue] } ?? []
+            eosIds = Set(ids.filter { $0 >= 0 && $0 < tokens.count })
+            if !eosIds.isEmpty { break }
+        }
     }
 
     static func bosFromPostProcessor(_ pp: Any?, added: [(String, Int)]) -> (Int?, Bool) {

@@ -20,6 +20,10 @@ public final class Tokenizer {
     let nfc: Bool
     public let bosId: Int?
     public let addBos: Bool
+    /// Tokens that end a generated sequence (the model's EOS).
+    public internal(set) var eosIds: Set<Int> = []
+    /// Special (control) tokens, left out of decoded text as transformers' `skip_special_tokens` does.
+    public internal(set) var specialIds: Set<Int> = []
     private var cache: [ByteKey: [Int]] = [:]
     private let lock = NSLock()
 
@@ -126,10 +130,11 @@ public final class Tokenizer {
         return ids
     }
 
-    /// Text of `ids` (byte-level bytes or ▁/byte-fallback pieces decoded to UTF-8).
-    public func decode(_ ids: [Int]) -> String {
+    /// Text of `ids` (byte-level bytes or ▁/byte-fallback pieces decoded to UTF-8); with
+    /// `skipSpecial`, control tokens are left out.
+    public func decode(_ ids: [Int], skipSpecial: Bool = false) -> String {
         var bytes: [UInt8] = []
-        for id in ids where id >= 0 && id < tokens.count {
+        for id in ids where id >= 0 && id < tokens.count && !(skipSpecial && specialIds.contains(id)) {
             let t = tokens[id]
             switch kind {
             case .byteLevel:

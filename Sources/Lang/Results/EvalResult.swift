@@ -1,0 +1,38 @@
+import Engine
+import Foundation
+
+/// Result of `eval` on a multiple-choice task: per-item scores and the summary with intervals.
+public struct EvalResult: CommandResult {
+    public let task: String
+    public let model: String
+    public let scores: [ItemScore]
+    public let seconds: Double
+    public let interrupted: Bool
+
+    public var kind: String { "eval" }
+
+    public var display: String {
+        let s = EvalSummary(scores)
+        let (a0, a1) = s.interval(norm: false), (b0, b1) = s.interval(norm: true)
+        var r = "\(task) on \(model): \(s.n) items\(interrupted ? " (interrupted)" : "")\n"
+        r += String(format: "  acc      %.4f  [%.4f, %.4f]\n", s.acc, a0, a1)
+        r += String(format: "  acc_norm %.4f  [%.4f, %.4f]\n", s.accNorm, b0, b1)
+        r += String(format: "  %.1f s, %.2f items/s (95%% Wilson intervals)", seconds, Double(s.n) / max(seconds, 1e-9))
+        return r
+    }
+
+    public var json: [String: Any] {
+        let s = EvalSummary(scores)
+        let (a0, a1) = s.interval(norm: false), (b0, b1) = s.interval(norm: true)
+        return ["kind": "eval", "task": task, "model": model, "n": s.n, "interrupted": interrupted, "seconds": seconds,
+                "acc": s.acc, "acc_ci95": [a0, a1], "acc_norm": s.accNorm, "acc_norm_ci95": [b0, b1],
+                "items": scores.map { $0.json }]
+    }
+
+    public var markdownTables: String {
+        let s = EvalSummary(scores), f = mdNumber
+        let (a0, a1) = s.interval(norm: false), (b0, b1) = s.interval(norm: true)
+        return "| \(task) (\(s.n) items) | value | 95% Wilson interval |\n|---|---:|---|\n"
+            + "| acc | \(f(s.acc)) | [\(f(a0)), \(f(a1))] |\n| acc_norm | \(f(s.accNorm)) | [\(f(b0)), \(f(b1))] |\n"
+    }
+}

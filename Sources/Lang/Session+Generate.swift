@@ -1,0 +1,119 @@
+import Engine
+import Foundation
+
+extension Session {
+    /// The steering set of a `with=NAME` argument (empty without one), checked against the model.
+    func steeringSet(_ s: Statement, _ m: LanguageModel) throws -> (SteeringSet, String?) {
+        guard let vn = str(s.named("with")) else { return ([], nil) }
+        guard let vec = vectors[vn] else {
+            throw Diagnostic(.runtime, "no vector '\(vn)'" + (CommandTable.suggest(vn, among: Array(vectors.keys)).map { "; did you mean '\($0)'?" } ?? "; see 'vectors'"),
+                             at: s.named("with")?.valueLocation)
+        }
+        guard vec.values.count == m.config.hidden else {
+            throw Diagnostic(.runtime, "vector '\(vn)' has \(vec.values.count) values; \(m.name) has hidden size \(m.config.hidden) (trained on another model?)",
+                             at: s.named("with")?.valueLocation)
+        }
+        guard vec.layer >= -1 && vec.layer < m.config.layers else {
+            throw Diagnostic(.runtime, "vector '\(vn)' is for layer \(vec.layer); \(m.name) has layers 0..\(m.config.layers - 1)", at: s.named("with")?.valueLocation)
+        }
+        return ([(vec.layer, vec.values)], "\(vn) (layer \(vec.layer))")
+    }
+
+    /// `generate "text" [max_tokens=N] [with NAME]`: the greedy continuation, streamed as it is produced.
+    func generate(_ s: Statement) throws {
+        guard let m = model else { throw Diagnostic(.runtime, "no model loaded; run e.g. 'load smollm2-135m' first", at: s.location) }
+        let prompt = str(s.positional.first) ?? ""
+        let maxTokens = int(s.named("max_tokens")) ?? 128
+        let gen = Generator(model: m)
+        (gen.steering, _) = try steeringSet(s, m)
+        let ids = m.tokenizer.encode(prompt, addSpecial: m.config.addBos)
+        let t0 = Date()
+        var streamed = false
+        let out: [Generation]
+        do {
+            out = try gen.generate([ids], maxTokens: maxTokens, stop: [], shouldStop: { self.cancelled },
+                                   onText: { _, delta in if let w = self.stream { w(delta); streamed = true } })
+        } catch let e as EngineError {
+            throw Diagnostic(.runtime, e.description, at: s.positional.first?.location ?? s.location)
+        }
+        if streamed { stream?("\n") }
+        guard let g = out.first else { output("(interrupted before the first token)"); return }
+        let stop: String
+        switch g.stop { case .eos: stop = "eos"; case .maxTokens: stop = "max_tokens"; case .stopSequence(let q): stop = q }
+        let r = GenerationResult(prompt: prompt, text: g.text, tokens: g.tokens.count, stop: stop, seconds: Date().timeIntervalSince(t0))
+        if !streamed { output(r.display) }
+        store(ResultValue(r), s)
+    }
+
+    /// `eval gsm8k [limit=N] [offset=N] [shots=5|fixed] [max_tokens=256] [log=FILE] [with NAME]`:
+    /// lm-eval's prompts, greedy batched generation, both answer filters and exact match.
+    func evalGSM8K(_ s: Statement, _ ds: Dataset) throws {
+        guard let m = model else { throw Diagnostic(.runtime, "no model loaded; run e.g. 'load smollm2-135m' first", at: s.location) }
+        let trainPath = ((ds.path as NSString).deletingLastPathComponent as NSString).appendingPathComponent("train.jsonl")
+        let train: Dataset
+        do { train = try Dataset.load(trainPath) } catch {
+            throw Diagnostic(.runtime, "GSM8K's few-shot examples come from its train split, which did not load: \(error)", at: s.positional.first?.location)
+        }
+        let offset = int(s.named("offset")) ?? 0
+        var limit = int(s.named("limit")) ?? ds.genItems.count
+        if smoke { limit = min(limit, 3) }
+        let docs = min(offset, ds.genItems.count)..<min(offset + limit, ds.genItems.count)
+        let shotsArg = str(s.named("shots")) ?? "5"
+        let fixed = shotsArg == "fixed"
+        guard fixed || Int(shotsArg) != nil else {
+            throw Diagnostic(.usage, "shots must be a number or 'fixed', not '\(shotsArg)'", at: s.named("shots")?.valueLocation)
+        }
+        let k = fixed ? 5 : Int(shotsArg)!
+        let maxTokens = int(s.named("max_tokens")) ?? GSM8K.maxTokens
+        let gen = Generator(model: m)
+        let (set, vlabel) = try steeringSet(s, m)
+        gen.steering = set
+        let prompts = GSM8K.prompts(test: ds.genItems, train: train.genItems, docs: docs, shots: k, fixed: fixed)
+        let ids = prompts.map { m.tokenizer.encode($0, addSpecial: m.config.addBos) }
+        do { try gen.checkLengths(ids, maxTokens: maxTokens) } catch let e as EngineError {
+            throw Diagnostic(.runtime, e.description, at: s.named("max_tokens")?.valueLocation ?? s.location)
+        }
+        // The log is written whole at the end, to a temporary file renamed over the target.
+        let logPath = str(s.named("log")).map { ($0 as NSString).expandingTildeInPath }
+        let t0 = Date()
+        progress?.begin("gsm8k", total: ids.count)
+        var finished = 0
+        let gens: [Generation]
+        do {
+            gens = try gen.generate(ids, maxTokens: maxTokens, stop: GSM8K.stopSequences, shouldStop: { self.cancelled },
+                                    onFinish: { _ in finished += 1; self.progress?.advance(finished) })
+        } catch let e as EngineError {
+            progress?.end()
+            throw Diagnostic(.runtime, e.description, at: s.location)
+        }
+        progress?.end()
+        let scores = gens.map { g in
+            GSM8KScore(doc: docs.lowerBound + g.index, prompt: prompts[g.index], generated: g.text,
+                       answer: ds.genItems[docs.lowerBound + g.index].answer, tokens: g.tokens.count)
+        }
+        if let p = logPath {
+            try writeAtomically(scores.map { $0.jsonLine + "\n" }.joined(), to: p, at: s.named("log")?.valueLocation)
+        }
+        let shots = fixed ? "5-shot, one fixed set of shots for every problem (not lm-eval-comparable)"
+                          : "\(k)-shot, lm-eval prompts"
+        let r = GSM8KResult(task: vlabel.map { "gsm8k with \($0)" } ?? "gsm8k", model: m.name, scores: scores, shots: shots,
+                            seconds: Date().timeIntervalSince(t0), interrupted: scores.count < ids.count)
+        output(r.display)
+        store(ResultValue(r), s)
+    }
+
+    /// Writes `text` to a temporary file beside `path` and renames it over `path`, so an existing
+    /// file is replaced only by a complete one.
+    func writeAtomically(_ text: String, to path: String, at loc: SourceLocation?) throws {
+        let dir = (path as NSString).deletingLastPathComponent
+        if !dir.isEmpty { try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
+        let tmp = path + ".tmp-\(getpid())"
+        do {
+            try Data(text.utf8).write(to: URL(fileURLWithPath: tmp))
+            if rename(tmp, path) != 0 { throw CocoaError(.fileWriteUnknown) }
+        } catch {
+            try? FileManager.default.removeItem(atPath: tmp)
+            throw Diagnostic(.runtime, "cannot write '\(path)'", at: loc)
+        }
+    }
+}

@@ -1,0 +1,140 @@
+@testable import Engine
+import XCTest
+
+/// Greedy generation on the tiny models of every architecture: batched, continuous decoding over
+/// KV caches equals recomputing the whole sequence for every new token.
+final class GenerationTests: XCTestCase {
+    /// Greedy continuation by brute force: a full forward over prompt + generated for each token.
+    func naive(_ m: LanguageModel, _ prompt: [Int], _ n: Int, steering: SteeringSet = []) -> [Int] {
+        var toks = prompt, out: [Int] = []
+        for _ in 0..<n {
+            let tf = m.transformer
+            var hook: Transformer.ResidualHook? = nil
+            if let (l, v) = steering.first { hook = Transformer.steeringHook(layer: l, values: v) }
+            let h = tf.forward(toks, cache: KVCache(config: m.config), hook: hook)
+            let last = Array(h[(toks.count - 1) * m.config.hidden..<toks.count * m.config.hidden])
+            let t = tf.greedy(hidden: last, rows: 1)[0]
+            out.append(t); toks.append(t)
+        }
+        return out
+    }
+
+    func testBatchedDecodingEqualsRecomputation() throws {
+        for fixture in TinyModelParityTests.architectures {
+            let m = try LanguageModel(name: Fixtures.root + "/tiny/" + fixture)
+            let prompts = [[5, 17, 42, 99, 7], [3, 250, 11], [64, 80, 12, 9, 33, 44, 55, 66, 77, 88, 21], [30]]
+            let gen = Generator(model: m)
+            gen.eos = []
+            gen.maxBatch = 2   // prompts 3 and 4 join as earlier ones finish (continuous batching)
+            var finished: [Int] = []
+            let out = try gen.generate(prompts, maxTokens: 9, onFinish: { finished.append($0.index) })
+            XCTAssertEqual(out.map { $0.index }, [0, 1, 2, 3], "results in prompt order")
+            XCTAssertEqual(Set(finished), [0, 1, 2, 3])
+            for (p, g) in zip(prompts, out) {
+                XCTAssertEqual(g.tokens, naive(m, p, 9), "\(fixture): prompt \(p)")
+                XCTAssertEqual(g.stop, .maxTokens)
+                XCTAssertEqual(g.text, m.tokenizer.decode(g.tokens))
+            }
+        }
+    }
+
+    func testSteeringAppliesAtEveryPromptAndGeneratedPosition() throws {
+        let m = try LanguageModel(name: Fixtures.root + "/tiny/llama")
+        let v = (0..<m.config.hidden).map { Float(sin(Double($0))) * 2 }
+        let gen = Generator(model: m)
+        gen.eos = []
+        gen.steering = [(1, v)]
+        let p = [5, 17, 42, 99, 7]
+        let steered = try gen.generate([p], maxTokens: 8)[0].tokens
+        XCTAssertEqual(steered, naive(m, p, 8, steering: [(1, v)]))
+        XCTAssertNotEqual(steered, naive(m, p, 8), "a large vector changes the continuation")
+    }
+
+    func testStopSequencesEOSAndLimits() throws {
+        let m = try LanguageModel(name: Fixtures.root + "/tiny/qwen2")
+        let p = [5, 17, 42, 99, 7]
+        let free = Generator(model: m)
+        free.eos = []
+        let full = try free.generate([p], maxTokens: 12)[0]
+        // Stop at the text of the third token: the text is cut before it and generation ends there.
+        let third = m.tokenizer.decode([full.tokens[2]])
+        if !third.isEmpty, let r = full.text.range(of: third) {
+            let g = try free.generate([p], maxTokens: 12, stop: [third])[0]
+            XCTAssertEqual(g.text, String(full.text[..<r.lowerBound]))
+            XCTAssertEqual(g.stop, .stopSequence(third))
+            XCTAssertLessThanOrEqual(g.tokens.count, 3 + 1)
+        }
+        // The first generated token as EOS ends the sequence at once, with no text.
+        let eos = Generator(model: m)
+        eos.eos = [full.tokens[0]]
+        let e = try eos.generate([p], maxTokens: 12)[0]
+        XCTAssertEqual(e.stop, .eos); XCTAssertEqual(e.tokens, []); XCTAssertEqual(e.text, "")
+        // Streaming delivers exactly the final text.
+        var streamed = ""
+        _ = try free.generate([p], maxTokens: 12, onText: { _, d in streamed += d })
+        XCTAssertEqual(streamed, full.text)
+        // Errors: max_tokens ≤ 0 and a prompt past a learned position table, with the overshoot.
+        XCTAssertThrowsError(try free.generate([p], maxTokens: 0))
+        let gpt2 = Generator(model: try LanguageModel(name: Fixtures.root + "/tiny/gpt2"))
+        XCTAssertThrowsError(try gpt2.generate([[Int](repeating: 5, count: 250)], maxTokens: 10)) { e in
+            XCTAssertTrue("\(e)".contains("4 more than"), "\(e)")
+        }
+        // A stop request keeps the finished in-order prefix only.
+        var polls = 0
+        let part = try free.generate([p, p, p], maxTokens: 4, shouldStop: { polls += 1; return polls > 3 })
+        XCTAssertLessThan(part.count, 3)
+    }
+}
+
+/// GSM8K as lm-eval 0.4 builds, filters and scores it.
+final class GSM8KTests: XCTestCase {
+    /// CPython's random.Random(1234): getrandbits(32) and sample(range(7473), 5), three draws in a row.
+    func testPythonRandomMatchesCPython() {
+        var r = PythonRandom(seed: 1234)
+        XCTAssertEqual([r.next32(), r.next32(), r.next32()], [4150886329, 3342196574, 1892932127])
+        var s = PythonRandom(seed: 1234)
+        XCTAssertEqual([s.sample(7473, 5), s.sample(7473, 5), s.sample(7473, 5)],
+                       [[6374, 3610, 957, 61, 742], [7462, 6610, 4769, 286, 5501], [5677, 687, 806, 6279, 2905]])
+    }
+
+    /// Filter results and normalisation, computed with Python's `re` exactly as lm-eval applies them.
+    func testFiltersAndExactMatchAsPython() {
+        let cases: [(String, String, String, String, String)] = [
+            (" The answer is 18.\n#### 18\n\n", "18", "18", "18", "18"),
+            ("She pays $1,200.50 in total. #### -1,200.50", "-1,200.50", "-1,200.50", "-1200.50", "-1200.50"),
+            ("no numbers here", "[invalid]", "[invalid]", "[invalid]", "[invalid]"),
+            ("7 apples and 12 pears, so 19.", "[invalid]", "19.", "[invalid]", "19"),
+            ("#### 3.\n", "3.", "3.", "3", "3"),
+            ("Costs $5 then $10.", "[invalid]", "$10.", "[invalid]", "10"),
+            ("x #### 4,5 and #### 6", "4,5", "6", "45", "6"),
+            ("-3 and 4", "[invalid]", "4", "[invalid]", "4"),
+        ]
+        for (text, strict, flexible, ns, nf) in cases {
+            XCTAssertEqual(GSM8K.strict(text), strict, text)
+            XCTAssertEqual(GSM8K.flexible(text), flexible, text)
+            XCTAssertEqual(GSM8K.normalise(GSM8K.strict(text)), ns, text)
+            XCTAssertEqual(GSM8K.normalise(GSM8K.flexible(text)), nf, text)
+        }
+        let ref = "Janet sells 16 - 3 - 4 = <<16-3-4=9>>9 duck eggs a day.\nShe makes 9 * 2 = $<<9*2=18>>18 every day at the farmer’s market.\n#### 18"
+        XCTAssertEqual(GSM8K.normalise(ref), "18")
+        let sc = GSM8KScore(doc: 0, prompt: "", generated: " 9 * 2 = 18.\n#### 18\n\n", answer: ref, tokens: 9)
+        XCTAssertTrue(sc.correctStrict && sc.correctFlexible)
+        XCTAssertTrue(sc.jsonLine.contains("\"exact_match_strict\":1"), sc.jsonLine)
+    }
+
+    /// Prompts byte-identical to the ones lm-eval built (its --log_samples, scripts/reference_gsm8k.py).
+    func testPromptsAreLMEvals() throws {
+        let url = URL(fileURLWithPath: Fixtures.root + "/gsm8k/smollm2-135m.jsonl")
+        let rows = try String(contentsOf: url, encoding: .utf8).split(separator: "\n").map {
+            try XCTUnwrap(JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
+        }
+        XCTAssertGreaterThanOrEqual(rows.count, 40)
+        let test = try Dataset.load("gsm8k", dataDir: Fixtures.sharedData)
+        let train = try Dataset.load(Fixtures.sharedData + "/gsm8k/train.jsonl")
+        let prompts = GSM8K.prompts(test: test.genItems, train: train.genItems, docs: 0..<rows.count, shots: 5)
+        for (r, p) in zip(rows, prompts) { XCTAssertEqual(p, r["prompt"] as? String, "doc \(r["doc"] ?? "?")") }
+        // With an offset, the sampler still advances through the earlier documents.
+        let later = GSM8K.prompts(test: test.genItems, train: train.genItems, docs: 30..<rows.count, shots: 5)
+        XCTAssertEqual(later, Array(prompts[30...]))
+    }
+}
