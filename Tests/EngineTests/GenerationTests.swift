@@ -38,6 +38,29 @@ final class GenerationTests: XCTestCase {
         }
     }
 
+    /// Prompts with a long common prefix (shots=fixed) run it once; the continuations are unchanged.
+    func testSharedPrefixRunsOnceWithSameResults() throws {
+        for fixture in ["llama", "gemma3", "gpt2"] {
+            let m = try LanguageModel(name: Fixtures.root + "/tiny/" + fixture)
+            let prefix = (0..<20).map { ($0 * 13 + 7) % m.config.vocabSize }
+            let prompts = [prefix + [5, 9], prefix + [77], prefix + [3, 250, 11, 4], prefix + [5, 10]]
+            XCTAssertEqual(Generator.commonPrefix(prompts), 20)
+            XCTAssertEqual(Generator.commonPrefix([[1, 2], [1, 2]]), 1, "each prompt keeps a token of its own")
+            let shared = Generator(model: m), alone = Generator(model: m)
+            shared.eos = []; alone.eos = []
+            alone.minSharedPrefix = 1000
+            shared.maxBatch = 2
+            let v = [Float](repeating: 0.3, count: m.config.hidden)
+            shared.steering = [(1, v)]; alone.steering = [(1, v)]
+            let a = try shared.generate(prompts, maxTokens: 6)
+            let b = try alone.generate(prompts, maxTokens: 6)
+            XCTAssertEqual(a.map { $0.tokens }, b.map { $0.tokens }, fixture)
+            for (p, g) in zip(prompts, a) {
+                XCTAssertEqual(g.tokens, naive(m, p, 6, steering: [(1, [Float](repeating: 0.3, count: m.config.hidden))]), fixture)
+            }
+        }
+    }
+
     func testSteeringAppliesAtEveryPromptAndGeneratedPosition() throws {
         let m = try LanguageModel(name: Fixtures.root + "/tiny/llama")
         let v = (0..<m.config.hidden).map { Float(sin(Double($0))) * 2 }

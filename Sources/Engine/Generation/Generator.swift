@@ -33,9 +33,12 @@ public final class Generator {
     /// Vectors added after their blocks (−1: to the embeddings) at every position.
     public var steering: SteeringSet = []
     /// Sequences decoded together (rows of a decode step).
-    public var maxBatch = 16
+    public var maxBatch = Int(ProcessInfo.processInfo.environment["AFT_GEN_BATCH"] ?? "") ?? 16
+    /// A common prompt prefix at least this long is run once and shared (see `generate`).
+    public var minSharedPrefix = 16
     /// Prompt tokens prefilled in one step at most (a longer prompt still goes in whole).
     public var maxPrefillTokens = 2048
+    let trace = ProcessInfo.processInfo.environment["AFT_GEN_TRACE"] != nil
     /// Token ids that end a sequence.
     public var eos: Set<Int>
 
@@ -52,8 +55,11 @@ public final class Generator {
         var text = ""
         /// Characters of `text` already streamed.
         var streamed = 0
-        init(index: Int, prompt: [Int], config: ModelConfig) {
-            self.index = index; promptCount = prompt.count; next = prompt; cache = KVCache(config: config)
+        /// A sequence whose cache already holds the first `prefix.length` prompt tokens (a copy of `prefix`).
+        init(index: Int, prompt: [Int], config: ModelConfig, prefix: KVCache?) {
+            self.index = index; promptCount = prompt.count
+            cache = prefix?.copy() ?? KVCache(config: config)
+            next = Array(prompt[cache.length...])
         }
     }
 
@@ -81,6 +87,17 @@ public final class Generator {
                          onFinish: (Generation) -> Void = { _ in }) throws -> [Generation] {
         try checkLengths(prompts, maxTokens: maxTokens)
         let tf = model.transformer, c = model.config, d = c.hidden
+        // Prompts that share a long token prefix (one fixed set of few-shot examples): the prefix
+        // runs once and every sequence's cache starts as a copy of it.
+        var prefix: KVCache? = nil
+        let shared = Generator.commonPrefix(prompts)
+        if prompts.count > 1 && shared >= minSharedPrefix {
+            let pc = KVCache(config: c), pos = Array(0..<shared)
+            _ = forward(Array(prompts[0][0..<shared]), positions: pos,
+                        spans: [CacheSpan(cache: pc, positions: pos, segments: [Int](repeating: 0, count: shared))])
+            pc.commit(shared)
+            prefix = pc
+        }
         var done = [Generation?](repeating: nil, count: prompts.count)
         var live: [Slot] = []
         var nextPrompt = 0
@@ -90,8 +107,8 @@ public final class Generator {
             var prefill = 0
             while nextPrompt < prompts.count && live.count < maxBatch
                     && (prefill == 0 || prefill + prompts[nextPrompt].count <= maxPrefillTokens) {
-                prefill += prompts[nextPrompt].count
-                live.append(Slot(index: nextPrompt, prompt: prompts[nextPrompt], config: c))
+                prefill += prompts[nextPrompt].count - (prefix?.length ?? 0)
+                live.append(Slot(index: nextPrompt, prompt: prompts[nextPrompt], config: c, prefix: prefix))
                 nextPrompt += 1
             }
             // One forward over every live sequence's new tokens.
@@ -101,12 +118,9 @@ public final class Generator {
                 tokens += s.next; positions += pos
                 spans.append(CacheSpan(cache: s.cache, positions: pos, segments: [Int](repeating: 0, count: pos.count)))
             }
-            var x = tf.embed(tokens: tokens, positions: positions)
-            applySteering(after: -1, &x)
-            for l in 0..<c.layers {
-                x = tf.blockForward(l, x, .cached(spans), record: false).0
-                applySteering(after: l, &x)
-            }
+            let tStep = Date()
+            defer { if trace { FileHandle.standardError.write("step rows \(tokens.count) seqs \(spans.count) \(String(format: "%.1f", Date().timeIntervalSince(tStep) * 1000)) ms\n".data(using: .utf8)!) } }
+            let x = forward(tokens, positions: positions, spans: spans)
             // The last row of each span predicts the sequence's next token.
             var lastRows: [Int] = [], r = 0
             for s in live { r += s.next.count; lastRows.append(r - 1); s.cache.commit(s.next.count) }
@@ -141,6 +155,30 @@ public final class Generator {
         var out: [Generation] = []
         for g in done { guard let g = g else { break }; out.append(g) }
         return out
+    }
+
+    /// The last blocks' output [rows, hidden] for `tokens` continuing the spans' caches, steering applied.
+    func forward(_ tokens: [Int], positions: [Int], spans: [CacheSpan]) -> [Float] {
+        let tf = model.transformer
+        var x = tf.embed(tokens: tokens, positions: positions)
+        applySteering(after: -1, &x)
+        for l in 0..<model.config.layers {
+            x = tf.blockForward(l, x, .cached(spans), record: false).0
+            applySteering(after: l, &x)
+        }
+        return x
+    }
+
+    /// Length of the token prefix every prompt shares, leaving each at least one token of its own.
+    static func commonPrefix(_ prompts: [[Int]]) -> Int {
+        guard var n = prompts.map({ $0.count }).min(), let first = prompts.first else { return 0 }
+        n -= 1
+        for p in prompts.dropFirst() {
+            var k = 0
+            while k < n && p[k] == first[k] { k += 1 }
+            n = k
+        }
+        return max(n, 0)
     }
 
     /// Records the decoded text so far and streams its new part; the tail is held back while it

@@ -12,11 +12,19 @@ public enum BLAS {
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 
+    /// Up to this many rows, `linear` streams the weights itself (`Kernels.fewRowsLinear`) instead
+    /// of calling sgemm, which would pack the whole weight matrix for a handful of rows.
+    public static var fewRows = Int(ProcessInfo.processInfo.environment["AFT_FEW_ROWS"] ?? "") ?? 16
+
     /// y[T, out] = x[T, in] · W[out, in]ᵀ (+ bias[out]).
     public static func linear(_ x: UnsafePointer<Float>, rows: Int, inDim: Int, weight: [Float], bias: [Float]?,
                               outDim: Int, into y: UnsafeMutablePointer<Float>) {
         weight.withUnsafeBufferPointer { w in
-            gemm(x, lda: inDim, w.baseAddress!, ldb: inDim, transB: true, y, ldc: outDim, m: rows, n: outDim, k: inDim)
+            if rows <= fewRows {
+                Kernels.fewRowsLinear(x, rows: rows, w.baseAddress!, inDim: inDim, outDim: outDim, y)
+            } else {
+                gemm(x, lda: inDim, w.baseAddress!, ldb: inDim, transB: true, y, ldc: outDim, m: rows, n: outDim, k: inDim)
+            }
         }
         if let bias = bias {
             bias.withUnsafeBufferPointer { b in

@@ -237,3 +237,57 @@ extension Kernels {
         }
     }
 }
+
+extension Kernels {
+    /// ⟨a, b⟩ over n values (n a multiple of 16).
+    @inline(__always) static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
+        var acc = SIMD16<Float>(), k = 0
+        while k < n { acc.addProduct(load16(a, k), load16(b, k)); k += 16 }
+        return acc.sum()
+    }
+
+    /// y += a · x over n values (n a multiple of 16).
+    @inline(__always) static func axpy(_ a: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
+        var k = 0
+        while k < n { store16(load16(y, k).addingProduct(SIMD16(repeating: a), load16(x, k)), y, k); k += 16 }
+    }
+
+    /// y[M, N] = x[M, K] · w[N, K]ᵀ for a few rows (decoding: one row per live sequence).
+    ///
+    /// OpenBLAS packs the whole weight matrix on every call, which for a handful of rows costs more
+    /// than the product; this streams each weight row once and applies it to every input row while
+    /// it is in cache (memory-bound, as a decode step is), splitting the output columns over
+    /// `BLAS.threads` threads.
+    static func fewRowsLinear(_ x: UnsafePointer<Float>, rows M: Int, _ w: UnsafePointer<Float>, inDim K: Int, outDim N: Int,
+                              _ y: UnsafeMutablePointer<Float>) {
+        let threads = max(1, min(BLAS.threads, N / 64))
+        func columns(_ range: Range<Int>) {
+            for j in range {
+                let wj = w + j * K
+                var r = 0
+                while r < M {
+                    let n = min(4, M - r)
+                    var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
+                    let x0 = x + r * K, x1 = x0 + (n > 1 ? K : 0), x2 = x0 + (n > 2 ? 2 * K : 0), x3 = x0 + (n > 3 ? 3 * K : 0)
+                    var k = 0
+                    while k + 16 <= K {
+                        let wv = load16(wj, k)
+                        a0.addProduct(wv, load16(x0, k)); a1.addProduct(wv, load16(x1, k))
+                        a2.addProduct(wv, load16(x2, k)); a3.addProduct(wv, load16(x3, k))
+                        k += 16
+                    }
+                    var s0 = a0.sum(), s1 = a1.sum(), s2 = a2.sum(), s3 = a3.sum()
+                    while k < K { let wk = wj[k]; s0 += wk * x0[k]; s1 += wk * x1[k]; s2 += wk * x2[k]; s3 += wk * x3[k]; k += 1 }
+                    y[r * N + j] = s0
+                    if n > 1 { y[(r + 1) * N + j] = s1 }
+                    if n > 2 { y[(r + 2) * N + j] = s2 }
+                    if n > 3 { y[(r + 3) * N + j] = s3 }
+                    r += n
+                }
+            }
+        }
+        if threads == 1 { columns(0..<N); return }
+        let chunk = (N + threads - 1) / threads
+        DispatchQueue.concurrentPerform(iterations: threads) { t in columns(t * chunk..<min(N, (t + 1) * chunk)) }
+    }
+}

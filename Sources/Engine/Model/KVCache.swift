@@ -1,7 +1,7 @@
 /// Per-layer key/value rows of tokens already run, so a shared context is computed once.
 ///
 /// Row r of layer l holds K and V ([kvDim] each) of the token at absolute position r.
-/// `truncate(to:)` drops rows past a prefix, e.g. to reuse a context for each choice.
+/// `copy()` shares the rows until either side writes (a prompt prefix run once for many sequences).
 public final class KVCache {
     let layers: Int, kvDim: Int
     var k: [[Float]], v: [[Float]]
@@ -24,5 +24,16 @@ public final class KVCache {
     }
 
     func commit(_ n: Int) { length += n }
-    public func truncate(to n: Int) { length = min(length, max(0, n)) }
+
+    /// A cache holding the same rows; the arrays are copied only when one of the two writes.
+    public func copy() -> KVCache {
+        let c = KVCache(layers: layers, kvDim: kvDim)
+        c.k = k; c.v = v; c.length = length; c.capacity = capacity
+        return c
+    }
+
+    private init(layers: Int, kvDim: Int) {
+        self.layers = layers; self.kvDim = kvDim
+        k = Array(repeating: [], count: layers); v = Array(repeating: [], count: layers)
+    }
 }

@@ -224,6 +224,23 @@ extension Transformer {
         // Written in full below: each row's visible span by the softmax, the rest set to 0.
         var probs = Kernels.filled(c.heads * Ts * L) { _ in }
         mask.withUnsafeBufferPointer { mb in probs.withUnsafeMutableBufferPointer { pb in
+            if Ts <= 2 && hd % 16 == 0 {
+                // Decoding: a row or two per sequence. Dot products and a weighted sum of values
+                // directly, rather than sgemm calls with one row each.
+                for head in 0..<c.heads {
+                    let g = head / group
+                    for i in 0..<Ts {
+                        let row = pb.baseAddress! + (head * Ts + i) * L, n = span[i], qi = q + i * c.qDim + head * hd
+                        for j in 0..<n { row[j] = Kernels.dot(qi, k + j * c.kvDim + g * hd, hd) * scale + mb[i * L + j] }
+                        Kernels.softmax(row, n)
+                        (row + n).update(repeating: 0, count: L - n)
+                        let o = out + i * c.qDim + head * hd
+                        o.update(repeating: 0, count: hd)
+                        for j in 0..<n where row[j] != 0 { Kernels.axpy(row[j], v + j * c.kvDim + g * hd, o, hd) }
+                    }
+                }
+                return
+            }
             for head in 0..<c.heads {
                 let g = head / group, P = pb.baseAddress! + head * Ts * L
                 BLAS.gemm(q + head * hd, lda: c.qDim, k + g * hd, ldb: c.kvDim, transB: true,

@@ -55,7 +55,11 @@ extension Transformer {
         var out = [Float](repeating: 0, count: n * V)
         let w = head ?? embed
         sel.withUnsafeBufferPointer { s in w.withUnsafeBufferPointer { wb in out.withUnsafeMutableBufferPointer { o in
-            BLAS.gemm(s.baseAddress!, lda: d, wb.baseAddress!, ldb: d, transB: true, o.baseAddress!, ldc: V, m: n, n: V, k: d)
+            if n <= BLAS.fewRows {
+                Kernels.fewRowsLinear(s.baseAddress!, rows: n, wb.baseAddress!, inDim: d, outDim: V, o.baseAddress!)
+            } else {
+                BLAS.gemm(s.baseAddress!, lda: d, wb.baseAddress!, ldb: d, transB: true, o.baseAddress!, ldc: V, m: n, n: V, k: d)
+            }
             if let hb = headBias { for r in 0..<n { for j in 0..<V { o[r * V + j] += hb[j] } } }
         } } }
         return out
