@@ -17,15 +17,32 @@ public struct Parser {
     mutating func bump() -> Token { let t = cur; if p < tokens.count - 1 { p += 1 }; return t }
 
     public mutating func parse() throws -> [Statement] {
-        var out: [Statement] = []
+        let (out, errors) = parseRecovering()
+        if var first = errors.first { first.more = Array(errors.dropFirst()); throw first }
+        return out
+    }
+
+    /// Every statement that parses, and a diagnostic for each that does not: after an error the
+    /// parser skips to the next statement (newline or ';') and goes on.
+    public mutating func parseRecovering() -> ([Statement], [Diagnostic]) {
+        var out: [Statement] = [], errors: [Diagnostic] = []
         while cur.kind != .eof {
             if cur.kind == .separator { _ = bump(); continue }
-            guard out.count < Parser.maxStatements else { throw Diagnostic(.syntax, "too many statements", at: cur.location) }
+            guard out.count < Parser.maxStatements else {
+                errors.append(Diagnostic(.syntax, "too many statements", at: cur.location)); break
+            }
             let before = p
-            out.append(try statement())
-            if p == before { throw Diagnostic(.syntax, "parser made no progress at '\(cur.text)'", at: cur.location) }
+            do { out.append(try statement()) } catch let d as Diagnostic {
+                errors.append(d)
+                while cur.kind != .separator && cur.kind != .eof { _ = bump() }
+            } catch {
+                errors.append(Diagnostic(.syntax, "\(error)", at: cur.location))
+                while cur.kind != .separator && cur.kind != .eof { _ = bump() }
+            }
+            if p == before { errors.append(Diagnostic(.syntax, "parser made no progress at '\(cur.text)'", at: cur.location)); _ = bump() }
+            if p == before && cur.kind == .eof { break }
         }
-        return out
+        return (out, errors)
     }
 
     func lineText(_ l: Int) -> String { l - 1 < lines.count && l >= 1 ? String(lines[l - 1]) : "" }

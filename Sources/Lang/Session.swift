@@ -60,14 +60,25 @@ public final class Session {
             if let l = d.location, l.line >= 1, l.line <= lines.count { d.sourceLine = lines[l.line - 1] }
             return d
         }
-        let statements: [Statement]
+        var statements: [Statement] = []
         do {
             var p = try Parser(source: source)
-            statements = try p.parse().map(CommandTable.normalize)
-            // Check every statement before running any: a typo on line 40 fails before a long job starts.
-            for s in statements { try CommandTable.check(CommandTable.normalize(s)) }
+            let (parsed, parseErrors) = p.parseRecovering()
+            statements = parsed.map(CommandTable.normalize)
+            // Check every statement before running any: a typo on line 40 fails before a long job
+            // starts, and every error in the script is reported, not only the first.
+            var errors = parseErrors
+            for s in statements {
+                do { try CommandTable.check(s) } catch let d as Diagnostic { errors.append(d) }
+            }
+            errors.sort { ($0.location?.line ?? 0, $0.location?.column ?? 0) < ($1.location?.line ?? 0, $1.location?.column ?? 0) }
+            if var first = errors.first {
+                first.more = Array(errors.dropFirst())
+                throw first
+            }
         } catch let d as Diagnostic {
-            let d = located(d)
+            var d = located(d)
+            d.more = d.more.map(located)
             if runDepth == 0 {
                 notebook.append(source: source.trimmingCharacters(in: .whitespacesAndNewlines), file: file, line: d.location?.line ?? 1,
                                 output: "", result: nil, chartFiles: [], error: d.description, seconds: 0, started: Date())

@@ -14,6 +14,8 @@ public struct Diagnostic: Error, Equatable, CustomStringConvertible {
     public let location: SourceLocation?
     public var file: String
     public var sourceLine: String?
+    /// Further errors found in the same check of a script (each with its own location), in source order.
+    public var more: [Diagnostic] = []
 
     public init(_ kind: Kind, _ message: String, at location: SourceLocation? = nil, file: String = "<input>", sourceLine: String? = nil) {
         self.kind = kind; self.message = message; self.location = location; self.file = file; self.sourceLine = sourceLine
@@ -24,6 +26,8 @@ public struct Diagnostic: Error, Equatable, CustomStringConvertible {
         if let src = sourceLine, let loc = location {
             s += "\n  " + src + "\n  " + String(repeating: " ", count: max(0, loc.column - 1)) + "^"
         }
+        for d in more { s += "\n" + d.description }
+        if !more.isEmpty { s += "\n\(more.count + 1) errors" }
         return s
     }
 }

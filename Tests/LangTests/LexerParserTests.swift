@@ -78,6 +78,25 @@ final class LexerParserTests: XCTestCase {
         XCTAssertTrue(out.isEmpty, "nothing runs when a later statement has a usage error")
     }
 
+    /// The checker recovers per statement: a script's syntax and usage errors are all reported, in
+    /// source order, each with its own file:line:column and caret; nothing runs.
+    func testEveryErrorInAScriptIsReported() {
+        var out: [String] = []
+        let s = Session(output: { out.append($0) })
+        let src = "help\nevl hellaswag\neval hellaswag limit=abc\nsweep hellaswag layers 1..\nhelp eval\ngenerate \"x\" max_tokens=0\n"
+        XCTAssertThrowsError(try s.run(source: src, file: "demo.aft")) { e in
+            guard let d = e as? Diagnostic else { return XCTFail("\(e)") }
+            let all = [d] + d.more
+            XCTAssertEqual(all.map { $0.location?.line }, [2, 3, 4, 6])
+            XCTAssertEqual(all.map { $0.file }, ["demo.aft", "demo.aft", "demo.aft", "demo.aft"])
+            XCTAssertEqual(all[1].sourceLine, "eval hellaswag limit=abc")
+            XCTAssertTrue(d.description.hasPrefix("demo.aft:2:1: error: unknown command 'evl'"), d.description)
+            XCTAssertTrue(d.description.contains("demo.aft:6:"), d.description)
+            XCTAssertTrue(d.description.hasSuffix("4 errors"), d.description)
+        }
+        XCTAssertTrue(out.isEmpty, "nothing runs when the script has errors")
+    }
+
     func testRuntimeErrorKeepsSessionAndNamesProblem() throws {
         var out: [String] = []
         let s = Session(output: { out.append($0) })
