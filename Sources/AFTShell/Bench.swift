@@ -50,6 +50,15 @@ func runBench(_ args: [String]) throws {
     let scores = scorer.scoreAll(items)
     let st = Date().timeIntervalSince(t0)
     let scoreRate = scoringFlop(items, scorer, shapes: shapes) / st / 1e9
+    // Single-stream greedy decoding: every step reads every weight once (f32), so its speed is
+    // bounded by memory bandwidth, measured here the same way (a read of a 1 GiB buffer, all cores).
+    let gen = Generator(model: m)
+    gen.eos = []
+    let prompt = Array(tokens.prefix(8)), steps = 64
+    let dt = best(2) { _ = try? gen.generate([prompt], maxTokens: steps) }
+    let decodeRate = Double(steps) / dt
+    let weightBytes = 4.0 * (Double(c.layers) * Double(shapes.reduce(0) { $0 + $1.0 * $1.1 }) + Double(c.vocabSize * c.hidden))
+    let bandwidth = readBandwidth()
     print("""
     {"model": "\(name)", "blas_core": "\(BLAS.coreName)", "threads": \(BLAS.threads), "tokens": \(T),
      "sgemm_shapes": [\(perShape.joined(separator: ", "))],
@@ -58,8 +67,32 @@ func runBench(_ args: [String]) throws {
      "forward_gflops": \(String(format: "%.2f", fwdRate)), "forward_fraction_of_ceiling": \(String(format: "%.3f", fwdRate / ceiling)),
      "scoring_items": \(scores.count), "scoring_seconds": \(String(format: "%.2f", st)),
      "scoring_items_per_s": \(String(format: "%.3f", Double(scores.count) / st)),
-     "scoring_gflops": \(String(format: "%.2f", scoreRate)), "scoring_fraction_of_ceiling": \(String(format: "%.3f", scoreRate / ceiling))}
+     "scoring_gflops": \(String(format: "%.2f", scoreRate)), "scoring_fraction_of_ceiling": \(String(format: "%.3f", scoreRate / ceiling)),
+     "decode_tokens_per_s": \(String(format: "%.1f", decodeRate)), "decode_weight_gb_per_token": \(String(format: "%.3f", weightBytes / 1e9)),
+     "read_bandwidth_gb_per_s": \(String(format: "%.1f", bandwidth / 1e9)),
+     "decode_fraction_of_bandwidth_bound": \(String(format: "%.3f", decodeRate * weightBytes / bandwidth))}
     """)
+}
+
+/// Bytes per second read from memory by all cores summing a 1 GiB buffer (best of 3).
+func readBandwidth() -> Double {
+    let n = 1 << 28
+    let buf = UnsafeMutablePointer<Float>.allocate(capacity: n)
+    defer { buf.deallocate() }
+    buf.initialize(repeating: 1, count: n)
+    let threads = max(1, ProcessInfo.processInfo.activeProcessorCount), chunk = n / threads
+    var best = Double.infinity
+    for _ in 0..<3 {
+        let t0 = Date()
+        DispatchQueue.concurrentPerform(iterations: threads) { t in
+            var acc = SIMD16<Float>(), i = t * chunk
+            let end = i + chunk
+            while i < end { acc += UnsafeRawPointer(buf + i).loadUnaligned(as: SIMD16<Float>.self); i += 16 }
+            if acc.sum() == -1 { print("") }   // keeps the loop
+        }
+        best = min(best, Date().timeIntervalSince(t0))
+    }
+    return Double(n * 4) / best
 }
 
 /// FLOPs scoring `items` does: every block's linear layers for every packed row (the last block's

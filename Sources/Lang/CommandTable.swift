@@ -1,3 +1,4 @@
+import Engine
 /// The type an argument must have.
 public enum ParamType: Equatable {
     case int(min: Int, max: Int)
@@ -31,12 +32,21 @@ public enum ParamType: Equatable {
 public struct ParamSpec {
     public let name: String
     public let type: ParamType
+    /// The default as a value: the one place it is stored (handlers read it through `Session.arg`,
+    /// `help` prints it). Nil when the default is not a value (e.g. "all cores", "the last sweep's").
+    public let value: Value?
+    /// The default as `help` shows it.
     public let defaultValue: String?
     public let help: String
     /// What completes this argument in the REPL.
     public let completes: CompletionKind
+    /// An argument whose default is described in words (or that has none).
     public init(_ name: String, _ type: ParamType, default d: String? = nil, _ help: String, completes: CompletionKind = .none) {
-        self.name = name; self.type = type; defaultValue = d; self.help = help; self.completes = completes
+        self.name = name; self.type = type; value = nil; defaultValue = d; self.help = help; self.completes = completes
+    }
+    /// An argument whose default is a value.
+    public init(_ name: String, _ type: ParamType, value v: Value, _ help: String, completes: CompletionKind = .none) {
+        self.name = name; self.type = type; value = v; defaultValue = v.description; self.help = help; self.completes = completes
     }
 }
 
@@ -67,28 +77,28 @@ public enum CommandTable {
                     positional: [ParamSpec("task", .text, "hellaswag, arc-challenge, arc-easy, gsm8k, or a .jsonl file", completes: .task)],
                     requiredPositionals: 1,
                     named: [ParamSpec("limit", .int(min: 1, max: 10_000_000), default: "all", "score only the first N items"),
-                            ParamSpec("offset", .int(min: 0, max: 10_000_000), default: "0", "skip the first N items"),
+                            ParamSpec("offset", .int(min: 0, max: 10_000_000), value: .number(0), "skip the first N items"),
                             ParamSpec("log", .path, default: nil, "write one JSONL line per item (multiple choice: doc, gold, ll, pred, pred_norm; gsm8k: doc, prompt, generated, strict, flexible, target, exact_match_strict, exact_match_flexible)", completes: .file),
                             ParamSpec("with", .word, default: nil, "steer with this vector (at its layer)", completes: .variable),
-                            ParamSpec("shots", .intOr(min: 0, max: 64, ["fixed"]), default: "5", "gsm8k: few-shot examples drawn per problem as lm-eval draws them; fixed: one set for all (shared prefix, not lm-eval-comparable)"),
-                            ParamSpec("max_tokens", .int(min: 1, max: 32_768), default: "256", "gsm8k: new tokens per problem at most")],
+                            ParamSpec("shots", .intOr(min: 0, max: 64, ["fixed"]), value: .number(5), "gsm8k: few-shot examples drawn per problem as lm-eval draws them; fixed: one set for all (shared prefix, not lm-eval-comparable)"),
+                            ParamSpec("max_tokens", .int(min: 1, max: 32_768), value: .number(Double(GSM8K.maxTokens)), "gsm8k: new tokens per problem at most")],
                     examples: ["eval hellaswag limit=200", "eval arc-challenge limit=100 log=out/arc.jsonl", "eval hellaswag with hs12",
                                "eval gsm8k limit=40 log=out/gsm8k.jsonl"], openKeys: false),
         CommandSpec(name: "generate", summary: "greedy continuation of a prompt, printed as it is produced",
                     positional: [ParamSpec("prompt", .text, "the text to continue (quote it)")],
                     requiredPositionals: 1,
-                    named: [ParamSpec("max_tokens", .int(min: 1, max: 32_768), default: "128", "new tokens at most"),
+                    named: [ParamSpec("max_tokens", .int(min: 1, max: 32_768), value: .number(128), "new tokens at most"),
                             ParamSpec("with", .word, default: nil, "steer with this vector at every position", completes: .variable)],
                     examples: ["generate \"The capital of France is\"", "generate \"Question: 2+3=?\\nAnswer:\" max_tokens=20 with math"], openKeys: false),
         CommandSpec(name: "sweep", summary: "train a steering vector at every requested layer; the validation layer curve and best layer",
                     positional: [ParamSpec("task", .text, "hellaswag, arc-challenge, arc-easy, or a .jsonl file", completes: .task)],
-                    requiredPositionals: 1, named: steeringParams(epochs: "3") + [
+                    requiredPositionals: 1, named: steeringParams(epochs: 3) + [
                         ParamSpec("layers", .layers, default: "all", "layers to train at (0-based block outputs)"),
-                        ParamSpec("screen", .int(min: 0, max: 10_000), default: "8", "items for the one-pass gradient screen (0: off)")],
+                        ParamSpec("screen", .int(min: 0, max: 10_000), value: .number(8), "items for the one-pass gradient screen (0: off)")],
                     examples: ["sweep hellaswag layers all", "r = sweep arc-easy layers 4..20 epochs=2 train=48 val=48"], openKeys: false),
         CommandSpec(name: "train", summary: "train a steering vector at one layer with early stopping; report it once on the test split",
                     positional: [ParamSpec("task", .text, default: "the last sweep's", "task to train on", completes: .task)],
-                    requiredPositionals: 0, named: steeringParams(epochs: "10") + [
+                    requiredPositionals: 0, named: steeringParams(epochs: 10) + [
                         ParamSpec("layer", .layerOrBest, default: "best", "layer (best: the last sweep's best layer)"),
                         ParamSpec("as", .word, default: "TASK-LN", "name for the trained vector")],
                     examples: ["train lr=1e-3 patience=3", "train hellaswag layer=12 seeds=3 as hs12"], openKeys: false),
@@ -116,7 +126,7 @@ public enum CommandTable {
                     requiredPositionals: 1,
                     named: [ParamSpec("tasks", .names, default: "the vectors' tasks", "more tasks to measure on (columns)", completes: .task),
                             ParamSpec("limit", .int(min: 1, max: 1_000_000), default: "all", "score only the first N test items of each task"),
-                            ParamSpec("norm", .choice(["yes", "no"]), default: "yes", "compare acc_norm (yes) or acc (no)")],
+                            ParamSpec("norm", .choice(["yes", "no"]), value: .word("yes"), "compare acc_norm (yes) or acc (no)")],
                     examples: ["compose hs arc", "c = compose hs arc tasks=arc-challenge limit=100", "plot c"], openKeys: false, variadic: true),
         CommandSpec(name: "vectors", summary: "list the session's steering vectors",
                     positional: [], requiredPositionals: 0, named: [], examples: ["vectors"], openKeys: false),
@@ -147,20 +157,21 @@ public enum CommandTable {
                     requiredPositionals: 0, named: [], examples: ["help", "help eval"], openKeys: false),
     ]
 
-    /// Arguments shared by sweep and train.
-    static func steeringParams(epochs: String) -> [ParamSpec] {
-        [ParamSpec("epochs", .int(min: 1, max: 1000), default: epochs, "maximum epochs"),
-         ParamSpec("lr", .float(min: 1e-8, max: 10), default: "1e-3", "Adam learning rate"),
-         ParamSpec("patience", .int(min: 1, max: 1000), default: "3", "stop after this many epochs without a validation gain"),
-         ParamSpec("l2", .float(min: 0, max: 1e6), default: "0", "L2 penalty on v (added to the loss)"),
-         ParamSpec("clip", .float(min: 0, max: 1e6), default: "1.0", "gradient norm clip (0: off)"),
-         ParamSpec("seeds", .int(min: 1, max: 100), default: "1", "train this many seeds; report each and mean ± sd"),
-         ParamSpec("batch", .int(min: 1, max: 4096), default: "1", "items per step"),
-         ParamSpec("loss", .choice(["choice", "lm"]), default: "choice", "choice: cross-entropy over choices; lm: gold continuation NLL"),
-         ParamSpec("norm", .choice(["yes", "no"]), default: "yes", "length-normalise choice scores (select on acc_norm)"),
-         ParamSpec("train", .int(min: 1, max: 1_000_000), default: "64", "training items (seeded split of the task)"),
-         ParamSpec("val", .int(min: 1, max: 1_000_000), default: "64", "validation items (layer, epoch and seed are chosen here)"),
-         ParamSpec("test", .int(min: 0, max: 1_000_000), default: "200", "test items, scored once at the end")]
+    /// Arguments shared by sweep and train; the hyperparameters' defaults are the engine's own (`TrainConfig`).
+    static func steeringParams(epochs: Int) -> [ParamSpec] {
+        let d = TrainConfig(), n = { (x: Int) in Value.number(Double(x)) }
+        return [ParamSpec("epochs", .int(min: 1, max: 1000), value: n(epochs), "maximum epochs"),
+         ParamSpec("lr", .float(min: 1e-8, max: 10), value: .number(d.lr), "Adam learning rate"),
+         ParamSpec("patience", .int(min: 1, max: 1000), value: n(d.patience), "stop after this many epochs without a validation gain"),
+         ParamSpec("l2", .float(min: 0, max: 1e6), value: .number(d.l2), "L2 penalty on v (added to the loss)"),
+         ParamSpec("clip", .float(min: 0, max: 1e6), value: .number(d.clip), "gradient norm clip (0: off)"),
+         ParamSpec("seeds", .int(min: 1, max: 100), value: n(d.seeds), "train this many seeds; report each and mean ± sd"),
+         ParamSpec("batch", .int(min: 1, max: 4096), value: n(d.batch), "items per step"),
+         ParamSpec("loss", .choice(["choice", "lm"]), value: .word(d.loss.rawValue), "choice: cross-entropy over choices; lm: gold continuation NLL"),
+         ParamSpec("norm", .choice(["yes", "no"]), value: .word(d.normalize ? "yes" : "no"), "length-normalise choice scores (select on acc_norm)"),
+         ParamSpec("train", .int(min: 1, max: 1_000_000), value: n(64), "training items (seeded split of the task)"),
+         ParamSpec("val", .int(min: 1, max: 1_000_000), value: n(64), "validation items (layer, epoch and seed are chosen here)"),
+         ParamSpec("test", .int(min: 0, max: 1_000_000), value: n(200), "test items, scored once at the end")]
     }
 
     public static func spec(_ name: String) -> CommandSpec? { commands.first { $0.name == name } }

@@ -10,7 +10,17 @@ extension Session {
         default: return a.value.description
         }
     }
-    func int(_ a: Argument?) -> Int? { if case .number(let d)? = a?.value { return Int(d) }; return nil }
+    func int(_ a: Argument?) -> Int? { int(a?.value) }
+    func int(_ v: Value?) -> Int? { if case .number(let d)? = v, d.isFinite, abs(d) < 1e15 { return Int(d) }; return nil }
+    func number(_ v: Value?) -> Double? { if case .number(let d)? = v { return d }; return nil }
+    func word(_ v: Value?) -> String? {
+        switch v { case .word(let w)?: return w; case .string(let s)?: return s; case let x?: return x.description; case nil: return nil }
+    }
+
+    /// Argument `name` of `s` as given, else its default from the command table (the one place defaults live).
+    func arg(_ s: Statement, _ name: String) -> Value? {
+        s.named(name)?.value ?? CommandTable.spec(s.command)?.named.first { $0.name == name }?.value
+    }
 
     func execute(_ s: Statement) throws {
         switch s.command {
@@ -137,7 +147,7 @@ extension Session {
         for k in ["shots", "max_tokens"] where s.named(k) != nil {
             throw Diagnostic(.usage, "'\(k)' applies to generation tasks (gsm8k); \(task) is multiple choice", at: s.named(k)?.location)
         }
-        let offset = int(s.named("offset")) ?? 0
+        let offset = int(arg(s, "offset")) ?? 0
         var limit = int(s.named("limit")) ?? ds.items.count
         if smoke { limit = min(limit, 6) }
         let items = Array(ds.items.dropFirst(offset).prefix(limit))

@@ -63,7 +63,7 @@ extension Session {
         }
 
         let composer = try Composer(model: m, vectors: vecs, tasks: tasks)
-        composer.normalize = (str(s.named("norm")) ?? "yes") == "yes"
+        composer.normalize = word(arg(s, "norm")).map { $0 == "yes" } ?? composer.normalize
         composer.workers = workers
         composer.shouldStop = { [weak self] in self?.cancelled ?? true }
         output("compose \(vecs.map { "\($0.name) (\($0.metadata["task"]!), L\($0.layer))" }.joined(separator: ", ")) on "

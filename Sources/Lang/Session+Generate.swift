@@ -23,7 +23,7 @@ extension Session {
     func generate(_ s: Statement) throws {
         guard let m = model else { throw Diagnostic(.runtime, "no model loaded; run e.g. 'load smollm2-135m' first", at: s.location) }
         let prompt = str(s.positional.first) ?? ""
-        let maxTokens = int(s.named("max_tokens")) ?? 128
+        let maxTokens = int(arg(s, "max_tokens")) ?? 1
         let gen = Generator(model: m)
         (gen.steering, _) = try steeringSet(s, m)
         let ids = m.tokenizer.encode(prompt, addSpecial: m.config.addBos)
@@ -54,17 +54,17 @@ extension Session {
         do { train = try Dataset.load(trainPath) } catch {
             throw Diagnostic(.runtime, "GSM8K's few-shot examples come from its train split, which did not load: \(error)", at: s.positional.first?.location)
         }
-        let offset = int(s.named("offset")) ?? 0
+        let offset = int(arg(s, "offset")) ?? 0
         var limit = int(s.named("limit")) ?? ds.genItems.count
         if smoke { limit = min(limit, 3) }
         let docs = min(offset, ds.genItems.count)..<min(offset + limit, ds.genItems.count)
-        let shotsArg = str(s.named("shots")) ?? "5"
+        let shotsArg = word(arg(s, "shots")) ?? "0"
         let fixed = shotsArg == "fixed"
         guard fixed || Int(shotsArg) != nil else {
             throw Diagnostic(.usage, "shots must be a number or 'fixed', not '\(shotsArg)'", at: s.named("shots")?.valueLocation)
         }
         let k = fixed ? 5 : Int(shotsArg)!
-        let maxTokens = int(s.named("max_tokens")) ?? GSM8K.maxTokens
+        let maxTokens = int(arg(s, "max_tokens")) ?? GSM8K.maxTokens
         let gen = Generator(model: m)
         let (set, vlabel) = try steeringSet(s, m)
         gen.steering = set

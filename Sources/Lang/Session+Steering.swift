@@ -7,30 +7,32 @@ extension Session {
 
     var outDir: String { ((settings["out"] ?? "runs") as NSString).expandingTildeInPath }
 
-    func config(_ s: Statement, epochs: Int) -> TrainConfig {
+    /// The training configuration from `s`'s arguments; an argument not given keeps the engine's default.
+    func config(_ s: Statement) -> TrainConfig {
         var c = TrainConfig()
-        c.epochs = int(s.named("epochs")) ?? epochs
+        c.epochs = int(arg(s, "epochs")) ?? c.epochs
         if smoke { c.epochs = min(c.epochs, 1) }
-        if case .number(let d)? = s.named("lr")?.value { c.lr = d }
-        if case .number(let d)? = s.named("l2")?.value { c.l2 = d }
-        if case .number(let d)? = s.named("clip")?.value { c.clip = d }
-        c.patience = int(s.named("patience")) ?? 3
-        c.seeds = smoke ? 1 : int(s.named("seeds")) ?? 1
-        c.batch = int(s.named("batch")) ?? 1
-        c.loss = SteeringLoss(rawValue: str(s.named("loss")) ?? "choice") ?? .choice
-        c.normalize = (str(s.named("norm")) ?? "yes") == "yes"
+        c.lr = number(arg(s, "lr")) ?? c.lr
+        c.l2 = number(arg(s, "l2")) ?? c.l2
+        c.clip = number(arg(s, "clip")) ?? c.clip
+        c.patience = int(arg(s, "patience")) ?? c.patience
+        c.seeds = smoke ? 1 : int(arg(s, "seeds")) ?? c.seeds
+        c.batch = int(arg(s, "batch")) ?? c.batch
+        c.loss = word(arg(s, "loss")).flatMap(SteeringLoss.init(rawValue:)) ?? c.loss
+        c.normalize = word(arg(s, "norm")).map { $0 == "yes" } ?? c.normalize
         return c
     }
 
     /// Reuses the session's study when the task, splits and hyperparameters match (its residual cache too).
-    func study(_ s: Statement, task: String, epochs: Int) throws -> SteeringStudy {
+    func study(_ s: Statement, task: String) throws -> SteeringStudy {
         guard let m = model else { throw Diagnostic(.runtime, "no model loaded; run e.g. 'load smollm2-135m' first", at: s.location) }
-        let c = config(s, epochs: epochs)
+        let c = config(s)
         let seed = UInt64(settings["seed"].flatMap { Int($0) } ?? 0)
         // Without explicit sizes, a follow-up on the same task keeps the previous study's splits.
         let prev = study?.task == task ? study?.splits : nil
-        var tr = int(s.named("train")) ?? prev?.train.count ?? 64, va = int(s.named("val")) ?? prev?.val.count ?? 64
-        var te = int(s.named("test")) ?? prev?.test.count ?? 200
+        func size(_ k: String, _ previous: Int?) -> Int { int(s.named(k)) ?? previous ?? int(arg(s, k)) ?? 0 }
+        var tr = size("train", prev?.train.count), va = size("val", prev?.val.count)
+        var te = size("test", prev?.test.count)
         if smoke { tr = min(tr, 6); va = min(va, 6); te = min(te, 6) }
         let st: SteeringStudy
         if let old = study, old.model === m, old.task == task, old.config == c, old.splits.seed == seed,
@@ -76,12 +78,12 @@ extension Session {
 
     func sweep(_ s: Statement) throws {
         let task = str(s.positional.first)!
-        let st = try study(s, task: task, epochs: 3)
+        let st = try study(s, task: task)
         let layers = try layerList(s.named("layers"), layers: st.model.config.layers)
         let budget = Int((Double(settings["cache_gb"] ?? "") ?? 4) * 1_073_741_824)
         output("sweep \(task): \(layers.count) layers, train \(st.splits.train.count) / val \(st.splits.val.count) / test \(st.splits.test.count) (seed \(st.splits.seed)), \(st.config.description)")
         output(String(format: "  residual cache: %.1f MB per layer (f16)", Double(st.cacheBytes(layers: 1)) / 1e6))
-        let r = try st.sweep(layers: layers, outDir: outDir, cacheBudget: budget, screenItems: int(s.named("screen")) ?? 8,
+        let r = try st.sweep(layers: layers, outDir: outDir, cacheBudget: budget, screenItems: int(arg(s, "screen")) ?? 0,
                              onLayer: { [weak self] lr, resumed in
                                  self?.output(String(format: "  layer %2d  val %@ %.4f [%.4f, %.4f]  epoch %d  ‖v‖/‖h‖ %.3f  %.1f s%@",
                                                      lr.layer, st.metricName, lr.valMetric, lr.valLow, lr.valHigh, lr.bestEpoch, lr.normRatio,
@@ -114,7 +116,7 @@ extension Session {
         guard layer >= 0 && layer < m.config.layers else {
             throw Diagnostic(.runtime, "layer \(layer) is out of range: this model has layers 0..\(m.config.layers - 1)", at: s.named("layer")?.valueLocation)
         }
-        let st = try study(s, task: task, epochs: 10)
+        let st = try study(s, task: task)
         let prog = progressFn()
         try st.prepare(layers: [layer]) { prog("caching residuals (layer \(layer))", $0, $1) }
         let (runs, best) = try st.trainSeeds(layer: layer, baseSeed: st.splits.seed &* 7919 &+ UInt64(layer)) { prog("train layer \(layer)", $0, $1) }
