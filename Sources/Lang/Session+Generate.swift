@@ -41,7 +41,7 @@ extension Session {
         let stop: String
         switch g.stop { case .eos: stop = "eos"; case .maxTokens: stop = "max_tokens"; case .stopSequence(let q): stop = q }
         let r = GenerationResult(prompt: prompt, text: g.text, tokens: g.tokens.count, stop: stop, seconds: Date().timeIntervalSince(t0))
-        if !streamed { output(r.display) }
+        if streamed { cellCapture?(r.display) } else { output(r.display) }
         store(ResultValue(r), s)
     }
 

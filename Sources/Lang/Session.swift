@@ -15,6 +15,8 @@ public final class Session {
     public var output: (String) -> Void
     /// Receives text as it is produced (`generate`), without line breaks added; nil: it is printed whole at the end.
     public var stream: ((String) -> Void)?
+    /// Adds text to the running statement's notebook cell without printing it (what was streamed).
+    var cellCapture: ((String) -> Void)?
     public weak var progress: ProgressSink?
     /// Draws `plot` charts (the shell installs its gnuplot renderer).
     public var chartRenderer: ChartRenderer?
@@ -108,8 +110,9 @@ public final class Session {
         let sink = output, t0 = Date()
         var captured: [String] = []
         output = { captured.append($0); sink($0) }
+        cellCapture = { captured.append($0) }
         cellChartFiles = []; cellResult = nil
-        defer { output = sink }
+        defer { output = sink; cellCapture = nil }
         func record(_ error: String?) {
             notebook.append(source: s.text, file: file, line: s.location.line, output: captured.joined(separator: "\n"),
                             result: cellResult, chartFiles: cellChartFiles, error: error, seconds: Date().timeIntervalSince(t0), started: t0)
