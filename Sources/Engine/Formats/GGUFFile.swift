@@ -16,7 +16,6 @@ public final class GGUFFile {
     public let version: UInt32
     public let metadata: [String: GGUFValue]
     public let tensors: [String: TensorInfo]
-    public let tensorOrder: [String]
     let file: MappedFile
 
     public init(path: String) throws {
@@ -63,7 +62,6 @@ public final class GGUFFile {
         guard alignment > 0 && alignment <= 1 << 20 else { throw EngineError.malformed(path: path, what: "alignment \(alignment)") }
         let dataStart = (r.offset + alignment - 1) / alignment * alignment
         var table: [String: TensorInfo] = [:]
-        var order: [String] = []
         for (name, shape, t, off) in infos {
             guard let type = GGMLType(rawValue: t) else {
                 throw EngineError.unsupportedDType(path: path, tensor: name, dtype: "ggml type \(t)")
@@ -77,10 +75,8 @@ public final class GGUFFile {
                                             offset: dataStart + Int(min(off, UInt64(file.count))), fileSize: file.count)
             }
             table[name] = TensorInfo(name: name, shape: shape, type: type, offset: dataStart + Int(off), byteCount: bytes)
-            order.append(name)
         }
         tensors = table
-        tensorOrder = order
     }
 
     static func readString(_ r: inout ByteReader, _ what: String) throws -> String {
