@@ -33,11 +33,12 @@ public final class Generator {
     /// Vectors added after their blocks (−1: to the embeddings) at every position.
     public var steering: SteeringSet = []
     /// Sequences decoded together (rows of a decode step).
-    public var maxBatch = Int(ProcessInfo.processInfo.environment["AFT_GEN_BATCH"] ?? "") ?? 16
+    public var maxBatch = 16
     /// A common prompt prefix at least this long is run once and shared (see `generate`).
     public var minSharedPrefix = 16
     /// Prompt tokens prefilled in one step at most (a longer prompt still goes in whole).
     public var maxPrefillTokens = 2048
+    /// `AFT_GEN_TRACE=1`: each step's rows, sequences and milliseconds on stderr (where time goes: prefill or decode).
     let trace = ProcessInfo.processInfo.environment["AFT_GEN_TRACE"] != nil
     /// Token ids that end a sequence.
     public var eos: Set<Int>
@@ -105,9 +106,10 @@ public final class Generator {
             if shouldStop() { break }
             // Admit prompts while there are free slots and prefill room this step.
             var prefill = 0
+            func own(_ i: Int) -> Int { prompts[i].count - (prefix?.length ?? 0) }
             while nextPrompt < prompts.count && live.count < maxBatch
-                    && (prefill == 0 || prefill + prompts[nextPrompt].count <= maxPrefillTokens) {
-                prefill += prompts[nextPrompt].count - (prefix?.length ?? 0)
+                    && (prefill == 0 || prefill + own(nextPrompt) <= maxPrefillTokens) {
+                prefill += own(nextPrompt)
                 live.append(Slot(index: nextPrompt, prompt: prompts[nextPrompt], config: c, prefix: prefix))
                 nextPrompt += 1
             }

@@ -13,7 +13,8 @@ public enum BLAS {
     }
 
     /// Up to this many rows, `linear` streams the weights itself (`Kernels.fewRowsLinear`) instead
-    /// of calling sgemm, which would pack the whole weight matrix for a handful of rows.
+    /// of calling sgemm, which would pack the whole weight matrix for a handful of rows
+    /// (`AFT_FEW_ROWS=0` turns this off, to compare).
     public static var fewRows = Int(ProcessInfo.processInfo.environment["AFT_FEW_ROWS"] ?? "") ?? 16
 
     /// y[T, out] = x[T, in] · W[out, in]ᵀ (+ bias[out]).

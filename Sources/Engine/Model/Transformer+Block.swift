@@ -165,16 +165,22 @@ extension Transformer {
         let window = c.layerIsSliding[l] ? c.slidingWindow : nil
         // Written in full below: every head's columns of every row.
         var attn = Kernels.filled(rows * c.qDim) { _ in }
-        var probs: [Float] = []
-        q.withUnsafeBufferPointer { qb in attn.withUnsafeMutableBufferPointer { ab in
+        // One probabilities buffer for the largest span, reused by every span (and kept as the tape).
+        let biggest: Int
+        switch layout {
+        case .packed(let seqs): biggest = seqs.map { $0.count * $0.count }.max() ?? 0
+        case .cached(let spans): biggest = spans.map { $0.count * ($0.cache.length + $0.count) }.max() ?? 0
+        }
+        var probs = Kernels.filled(c.heads * biggest) { _ in }
+        q.withUnsafeBufferPointer { qb in attn.withUnsafeMutableBufferPointer { ab in probs.withUnsafeMutableBufferPointer { pb in
             var r0 = 0
             switch layout {
             case .packed(let seqs):
                 k.withUnsafeBufferPointer { kb in v.withUnsafeBufferPointer { vb in
                     for seq in seqs {
                         let Ts = seq.count
-                        probs = attendSpan(qb.baseAddress! + r0 * c.qDim, kb.baseAddress! + r0 * kvd, vb.baseAddress! + r0 * kvd,
-                                           rows: Ts, keys: Ts, out: ab.baseAddress! + r0 * c.qDim) { i, j in
+                        attendSpan(qb.baseAddress! + r0 * c.qDim, kb.baseAddress! + r0 * kvd, vb.baseAddress! + r0 * kvd,
+                                   rows: Ts, keys: Ts, probs: pb.baseAddress!, out: ab.baseAddress! + r0 * c.qDim) { i, j in
                             seq.visible(i, j, window: window)
                         }
                         r0 += Ts
@@ -188,8 +194,8 @@ extension Transformer {
                         k.withUnsafeBufferPointer { kb in (kc.baseAddress! + P * kvd).update(from: kb.baseAddress! + r0 * kvd, count: Ts * kvd) }
                         v.withUnsafeBufferPointer { vb in (vc.baseAddress! + P * kvd).update(from: vb.baseAddress! + r0 * kvd, count: Ts * kvd) }
                         // Cache row r holds position r; new row j holds pos[j] and sees rows of its own segment.
-                        _ = attendSpan(qb.baseAddress! + r0 * c.qDim, kc.baseAddress!, vc.baseAddress!, rows: Ts, keys: P + Ts,
-                                       out: ab.baseAddress! + r0 * c.qDim) { i, r in
+                        attendSpan(qb.baseAddress! + r0 * c.qDim, kc.baseAddress!, vc.baseAddress!, rows: Ts, keys: P + Ts,
+                                   probs: pb.baseAddress!, out: ab.baseAddress! + r0 * c.qDim) { i, r in
                             let pi = pos[i], kp: Int
                             if r < P { kp = r } else {
                                 let j = r - P
@@ -204,15 +210,15 @@ extension Transformer {
                     r0 += Ts
                 }
             }
-        } }
-        return (attn, record ? probs : [])
+        } } }
+        return (attn, record ? probs : [])   // recording: one packed sequence, so exactly [heads, T, T]
     }
 
     /// Attention of `rows` queries over `keys` keys and values (row strides qDim and kvDim) that
-    /// `visible(i, j)` allows; writes every head's output into `out` (stride qDim) and returns the
-    /// probabilities [heads, rows, keys].
+    /// `visible(i, j)` allows; writes every head's output into `out` (stride qDim) and the
+    /// probabilities into `probs` [heads, rows, keys].
     func attendSpan(_ q: UnsafePointer<Float>, _ k: UnsafePointer<Float>, _ v: UnsafePointer<Float>, rows Ts: Int, keys L: Int,
-                    out: UnsafeMutablePointer<Float>, visible: (Int, Int) -> Bool) -> [Float] {
+                    probs pbase: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, visible: (Int, Int) -> Bool) {
         let c = config, hd = c.headDim, group = c.heads / c.kvHeads
         let scale = 1 / c.queryPreAttnScalar.squareRoot()
         // What each query sees, worked out once for all heads: 0 where visible, −∞ where not;
@@ -221,16 +227,15 @@ extension Transformer {
         for i in 0..<Ts {
             for j in 0..<L { if visible(i, j) { span[i] = j + 1 } else { mask[i * L + j] = -.infinity } }
         }
-        // Written in full below: each row's visible span by the softmax, the rest set to 0.
-        var probs = Kernels.filled(c.heads * Ts * L) { _ in }
-        mask.withUnsafeBufferPointer { mb in probs.withUnsafeMutableBufferPointer { pb in
+        // `pbase` [heads, Ts, L] is written in full below: each row's visible span by the softmax, the rest set to 0.
+        mask.withUnsafeBufferPointer { mb in
             if Ts <= 2 && hd % 16 == 0 {
                 // Decoding: a row or two per sequence. Dot products and a weighted sum of values
                 // directly, rather than sgemm calls with one row each.
                 for head in 0..<c.heads {
                     let g = head / group
                     for i in 0..<Ts {
-                        let row = pb.baseAddress! + (head * Ts + i) * L, n = span[i], qi = q + i * c.qDim + head * hd
+                        let row = pbase + (head * Ts + i) * L, n = span[i], qi = q + i * c.qDim + head * hd
                         for j in 0..<n { row[j] = Kernels.dot(qi, k + j * c.kvDim + g * hd, hd) * scale + mb[i * L + j] }
                         Kernels.softmax(row, n)
                         (row + n).update(repeating: 0, count: L - n)
@@ -242,7 +247,7 @@ extension Transformer {
                 return
             }
             for head in 0..<c.heads {
-                let g = head / group, P = pb.baseAddress! + head * Ts * L
+                let g = head / group, P = pbase + head * Ts * L
                 BLAS.gemm(q + head * hd, lda: c.qDim, k + g * hd, ldb: c.kvDim, transB: true,
                           P, ldc: L, m: Ts, n: L, k: hd, alpha: scale)
                 for i in 0..<Ts {
@@ -254,8 +259,7 @@ extension Transformer {
                 BLAS.gemm(P, lda: L, v + g * hd, ldb: c.kvDim, transB: false,
                           out + head * hd, ldc: c.qDim, m: Ts, n: hd, k: L)
             }
-        } }
-        return probs
+        }
     }
 }
 
