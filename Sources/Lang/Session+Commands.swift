@@ -151,6 +151,8 @@ extension Session {
         var limit = int(s.named("limit")) ?? ds.items.count
         if smoke { limit = min(limit, 6) }
         let items = Array(ds.items.dropFirst(offset).prefix(limit))
+        // The vector is checked before the log is opened, so a bad one leaves an existing log as it was.
+        let (set, vlabel) = try steeringSet(s, m)
         var logHandle: FileHandle? = nil
         if let logPath = str(s.named("log")) {
             let p = (logPath as NSString).expandingTildeInPath
@@ -165,16 +167,9 @@ extension Session {
         let scorer = Scorer(model: m)
         var hook: Transformer.ResidualHook? = nil
         var label = task
-        if let vn = str(s.named("with")) {
-            guard let vec = vectors[vn] else {
-                throw Diagnostic(.runtime, "no vector '\(vn)'" + (CommandTable.suggest(vn, among: Array(vectors.keys)).map { "; did you mean '\($0)'?" } ?? "; see 'vectors'"),
-                                 at: s.named("with")?.valueLocation)
-            }
-            guard vec.values.count == m.config.hidden else {
-                throw Diagnostic(.runtime, "vector '\(vn)' has \(vec.values.count) values; \(m.name) has hidden size \(m.config.hidden)", at: s.named("with")?.valueLocation)
-            }
-            hook = Transformer.steeringHook(layer: vec.layer, values: vec.values)
-            label = "\(task) with \(vn) (layer \(vec.layer))"
+        if let (layer, values) = set.first, let vl = vlabel {
+            hook = Transformer.steeringHook(layer: layer, values: values)
+            label = "\(task) with \(vl)"
         }
         let t0 = Date()
         progress?.begin("eval \(task)", total: items.count)

@@ -2,23 +2,6 @@ import Engine
 import Foundation
 
 extension Session {
-    /// The steering set of a `with=NAME` argument (empty without one), checked against the model.
-    func steeringSet(_ s: Statement, _ m: LanguageModel) throws -> (SteeringSet, String?) {
-        guard let vn = str(s.named("with")) else { return ([], nil) }
-        guard let vec = vectors[vn] else {
-            throw Diagnostic(.runtime, "no vector '\(vn)'" + (CommandTable.suggest(vn, among: Array(vectors.keys)).map { "; did you mean '\($0)'?" } ?? "; see 'vectors'"),
-                             at: s.named("with")?.valueLocation)
-        }
-        guard vec.values.count == m.config.hidden else {
-            throw Diagnostic(.runtime, "vector '\(vn)' has \(vec.values.count) values; \(m.name) has hidden size \(m.config.hidden) (trained on another model?)",
-                             at: s.named("with")?.valueLocation)
-        }
-        guard vec.layer >= -1 && vec.layer < m.config.layers else {
-            throw Diagnostic(.runtime, "vector '\(vn)' is for layer \(vec.layer); \(m.name) has layers 0..\(m.config.layers - 1)", at: s.named("with")?.valueLocation)
-        }
-        return ([(vec.layer, vec.values)], "\(vn) (layer \(vec.layer))")
-    }
-
     /// `generate "text" [max_tokens=N] [with NAME]`: the greedy continuation, streamed as it is produced.
     func generate(_ s: Statement) throws {
         guard let m = model else { throw Diagnostic(.runtime, "no model loaded; run e.g. 'load smollm2-135m' first", at: s.location) }
