@@ -46,7 +46,7 @@ extension Session {
         guard fixed || Int(shotsArg) != nil else {
             throw Diagnostic(.usage, "shots must be a number or 'fixed', not '\(shotsArg)'", at: s.named("shots")?.valueLocation)
         }
-        let k = fixed ? 5 : Int(shotsArg)!
+        let k = fixed ? 5 : (Int(shotsArg) ?? 5)
         let maxTokens = int(arg(s, "max_tokens")) ?? GSM8K.maxTokens
         let gen = Generator(model: m)
         let (set, vlabel) = try steeringSet(s, m)

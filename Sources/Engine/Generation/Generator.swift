@@ -121,7 +121,7 @@ public final class Generator {
                 spans.append(CacheSpan(cache: s.cache, positions: pos, segments: [Int](repeating: 0, count: pos.count)))
             }
             let tStep = Date()
-            defer { if trace { FileHandle.standardError.write("step rows \(tokens.count) seqs \(spans.count) \(String(format: "%.1f", Date().timeIntervalSince(tStep) * 1000)) ms\n".data(using: .utf8)!) } }
+            defer { if trace { FileHandle.standardError.write(Data("step rows \(tokens.count) seqs \(spans.count) \(String(format: "%.1f", Date().timeIntervalSince(tStep) * 1000)) ms\n".utf8)) } }
             let x = forward(tokens, positions: positions, spans: spans)
             // The last row of each span predicts the sequence's next token.
             var lastRows: [Int] = [], r = 0
