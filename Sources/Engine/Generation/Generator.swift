@@ -163,10 +163,10 @@ public final class Generator {
     func forward(_ tokens: [Int], positions: [Int], spans: [CacheSpan]) -> [Float] {
         let tf = model.transformer
         var x = tf.embed(tokens: tokens, positions: positions)
-        applySteering(after: -1, &x)
+        Transformer.add(steering, at: -1, to: &x)
         for l in 0..<model.config.layers {
             x = tf.blockForward(l, x, .cached(spans), record: false).0
-            applySteering(after: l, &x)
+            Transformer.add(steering, at: l, to: &x)
         }
         return x
     }
@@ -193,13 +193,6 @@ public final class Generator {
         let from = text.index(text.startIndex, offsetBy: s.streamed), to = text.index(text.startIndex, offsetBy: ready)
         onText?(s.index, String(text[from..<to]))
         s.streamed = ready
-    }
-
-    func applySteering(after layer: Int, _ x: inout [Float]) {
-        let rows = x.count / model.config.hidden
-        for (l, values) in steering where l == layer {
-            x.withUnsafeMutableBufferPointer { Kernels.addToRows(values, $0.baseAddress!, rows: rows) }
-        }
     }
 
     /// The earliest occurrence of any stop sequence in `text`: where to cut, and which one.

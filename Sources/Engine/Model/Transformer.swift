@@ -1,5 +1,9 @@
 import Foundation
 
+/// Steering vectors applied together: each value list is added after its block (−1: to the
+/// embeddings); several at one block add up.
+public typealias SteeringSet = [(layer: Int, values: [Float])]
+
 /// A decoder-only transformer of any registered architecture, evaluated in f32 over OpenBLAS.
 ///
 /// Every path (packed scoring, prefill and decoding with a KV cache, training) runs the same
@@ -26,6 +30,13 @@ public final class Transformer {
     /// The hook that adds `values` [hidden] at every position after block `layer` (the steering vector's hook).
     public static func steeringHook(layer: Int, values: [Float]) -> ResidualHook {
         { l, x, rows in if l == layer { Kernels.addToRows(values, x, rows: rows) } }
+    }
+
+    /// Adds the set's vectors for block `layer` (−1: the embeddings) to every row of `x` [rows, hidden].
+    static func add(_ set: SteeringSet, at layer: Int, to x: inout [Float]) {
+        for (l, v) in set where l == layer {
+            x.withUnsafeMutableBufferPointer { Kernels.addToRows(v, $0.baseAddress!, rows: $0.count / v.count) }
+        }
     }
 
     /// Embeddings of `tokens` at `positions` [T, hidden]: the token table (× √hidden when the

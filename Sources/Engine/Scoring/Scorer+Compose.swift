@@ -1,8 +1,5 @@
 import Foundation
 
-/// Steering vectors applied together: each value list is added after its block (several at one block add up).
-public typealias SteeringSet = [(layer: Int, values: [Float])]
-
 extension Scorer {
     /// Scores items under several steering sets in one pass per group, sharing every block that
     /// sets agree on: all sets run together up to the first block where their additions differ,
@@ -26,10 +23,10 @@ extension Scorer {
                     if let k = parts.firstIndex(where: { Scorer.sameAdditions(sets[$0[0]], sets[i], at: l) }) { parts[k].append(i) } else { parts.append([i]) }
                 }
                 if parts.count > 1 {
-                    for p in parts { var y = x; Scorer.add(sets[p[0]], at: l, to: &y); resume(y, after: l, p) }
+                    for p in parts { var y = x; Transformer.add(sets[p[0]], at: l, to: &y); resume(y, after: l, p) }
                     return
                 }
-                Scorer.add(sets[group[0]], at: l, to: &x)
+                Transformer.add(sets[group[0]], at: l, to: &x)
                 l += 1
                 if l == n { break }
                 x = block(l, x, seqs)
@@ -56,13 +53,6 @@ extension Scorer {
     public func scoreSets(_ items: [MCItem], sets: [SteeringSet], workers: Int = ProcessInfo.processInfo.activeProcessorCount,
                           shouldStop: () -> Bool = { false }, onChunk: ([[ItemScore]]) -> Void = { _ in }) -> [[ItemScore]] {
         inGroups(items, workers: workers, shouldStop: shouldStop, onChunk: onChunk) { scoreBatchSets($0, seqs: $1, sets: sets) }
-    }
-
-    /// Adds the set's vectors for block `layer` to every row of `x` [rows, hidden].
-    static func add(_ set: SteeringSet, at layer: Int, to x: inout [Float]) {
-        for (l, v) in set where l == layer {
-            x.withUnsafeMutableBufferPointer { Kernels.addToRows(v, $0.baseAddress!, rows: $0.count / v.count) }
-        }
     }
 
     /// Each item's context as a feature: the residual stream after block `layer`, averaged over
