@@ -75,7 +75,9 @@ extension Session {
                        answer: ds.genItems[docs.lowerBound + g.index].answer, tokens: g.tokens.count)
         }
         if let p = logPath {
-            try writeAtomically(scores.map { $0.jsonLine + "\n" }.joined(), to: p, at: s.named("log")?.valueLocation)
+            do { try writeAtomically(Data(scores.map { $0.jsonLine + "\n" }.joined().utf8), to: p) } catch {
+                throw Diagnostic(.runtime, "cannot write '\(p)': \(error)", at: s.named("log")?.valueLocation)
+            }
         }
         let shots = fixed ? "5-shot, one fixed set of shots for every problem (not lm-eval-comparable)"
                           : "\(k)-shot, lm-eval prompts"
@@ -83,20 +85,5 @@ extension Session {
                             seconds: Date().timeIntervalSince(t0), interrupted: scores.count < ids.count)
         output(r.display)
         store(ResultValue(r), s)
-    }
-
-    /// Writes `text` to a temporary file beside `path` and renames it over `path`, so an existing
-    /// file is replaced only by a complete one.
-    func writeAtomically(_ text: String, to path: String, at loc: SourceLocation?) throws {
-        let dir = (path as NSString).deletingLastPathComponent
-        if !dir.isEmpty { try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
-        let tmp = path + ".tmp-\(getpid())"
-        do {
-            try Data(text.utf8).write(to: URL(fileURLWithPath: tmp))
-            if rename(tmp, path) != 0 { throw CocoaError(.fileWriteUnknown) }
-        } catch {
-            try? FileManager.default.removeItem(atPath: tmp)
-            throw Diagnostic(.runtime, "cannot write '\(path)'", at: loc)
-        }
     }
 }
