@@ -144,13 +144,19 @@ extension Session {
         let task = str(s.positional.first)!
         let ds = try Dataset.load(task, dataDir: settings["data"])
         if ds.layout == .gsm8k { return try evalGSM8K(s, ds) }
-        for k in ["shots", "max_tokens"] where s.named(k) != nil {
-            throw Diagnostic(.usage, "'\(k)' applies to generation tasks (gsm8k); \(task) is multiple choice", at: s.named(k)?.location)
+        if s.named("max_tokens") != nil {
+            throw Diagnostic(.usage, "'max_tokens' applies to generation tasks (gsm8k); \(task) is multiple choice", at: s.named("max_tokens")?.location)
         }
-        let offset = int(arg(s, "offset")) ?? 0
+        if case .word(let w)? = s.named("shots")?.value {
+            throw Diagnostic(.usage, "shots=\(w) applies to gsm8k; give \(task) a number of shots", at: s.named("shots")?.valueLocation)
+        }
+        let offset = min(int(arg(s, "offset")) ?? 0, ds.items.count)
         var limit = int(s.named("limit")) ?? ds.items.count
         if smoke { limit = min(limit, 6) }
-        let items = Array(ds.items.dropFirst(offset).prefix(limit))
+        // Few-shot: solved examples from the same file before each item, as lm-eval draws them when
+        // the few-shot split is the evaluated one (k + 1 drawn, the item itself dropped).
+        let shots = int(s.named("shots")) ?? 0
+        let items = FewShot.items(Array(ds.items.dropFirst(offset).prefix(limit)), pool: ds.items, shots: shots, sameSplit: true, skip: offset)
         // The vector is checked before the log is opened, so a bad one leaves an existing log as it was.
         let (set, vlabel) = try steeringSet(s, m)
         var logHandle: FileHandle? = nil
@@ -166,10 +172,10 @@ extension Session {
         defer { try? logHandle?.close() }
         let scorer = Scorer(model: m)
         var hook: Transformer.ResidualHook? = nil
-        var label = task
+        var label = shots > 0 ? "\(task) \(shots)-shot" : task
         if let (layer, values) = set.first, let vl = vlabel {
             hook = Transformer.steeringHook(layer: layer, values: values)
-            label = "\(task) with \(vl)"
+            label += " with \(vl)"
         }
         let t0 = Date()
         progress?.begin("eval \(task)", total: items.count)

@@ -32,21 +32,20 @@ extension Session {
     /// lm-eval's prompts, greedy batched generation, both answer filters and exact match.
     func evalGSM8K(_ s: Statement, _ ds: Dataset) throws {
         guard let m = model else { throw Diagnostic(.runtime, "no model loaded; run e.g. 'load smollm2-135m' first", at: s.location) }
-        let trainPath = ((ds.path as NSString).deletingLastPathComponent as NSString).appendingPathComponent("train.jsonl")
         let train: Dataset
-        do { train = try Dataset.load(trainPath) } catch {
+        do { train = try GSM8K.trainSplit(besides: ds.path) } catch {
             throw Diagnostic(.runtime, "GSM8K's few-shot examples come from its train split, which did not load: \(error)", at: s.positional.first?.location)
         }
         let offset = int(arg(s, "offset")) ?? 0
         var limit = int(s.named("limit")) ?? ds.genItems.count
         if smoke { limit = min(limit, 3) }
         let docs = min(offset, ds.genItems.count)..<min(offset + limit, ds.genItems.count)
-        let shotsArg = word(arg(s, "shots")) ?? "0"
+        let shotsArg = word(s.named("shots")?.value) ?? String(GSM8K.shots)
         let fixed = shotsArg == "fixed"
         guard fixed || Int(shotsArg) != nil else {
             throw Diagnostic(.usage, "shots must be a number or 'fixed', not '\(shotsArg)'", at: s.named("shots")?.valueLocation)
         }
-        let k = fixed ? 5 : (Int(shotsArg) ?? 5)
+        let k = fixed ? GSM8K.shots : (Int(shotsArg) ?? GSM8K.shots)
         let maxTokens = int(arg(s, "max_tokens")) ?? GSM8K.maxTokens
         let gen = Generator(model: m)
         let (set, vlabel) = try steeringSet(s, m)
@@ -61,19 +60,15 @@ extension Session {
         let t0 = Date()
         progress?.begin("gsm8k", total: ids.count)
         var finished = 0
-        let gens: [Generation]
+        let scores: [GSM8KScore]
         do {
-            gens = try gen.generate(ids, maxTokens: maxTokens, stop: GSM8K.stopSequences, shouldStop: { self.cancelled },
-                                    onFinish: { _ in finished += 1; self.progress?.advance(finished) })
+            scores = try gen.solve(docs.map { ds.genItems[$0] }, prompts: prompts, ids: ids, maxTokens: maxTokens, shouldStop: { self.cancelled },
+                                   onFinish: { _ in finished += 1; self.progress?.advance(finished) })
         } catch let e as EngineError {
             progress?.end()
             throw Diagnostic(.runtime, e.description, at: s.location)
         }
         progress?.end()
-        let scores = gens.map { g in
-            GSM8KScore(doc: docs.lowerBound + g.index, prompt: prompts[g.index], generated: g.text,
-                       answer: ds.genItems[docs.lowerBound + g.index].answer, tokens: g.tokens.count)
-        }
         if let p = logPath {
             do { try writeAtomically(Data(scores.map { $0.jsonLine + "\n" }.joined().utf8), to: p) } catch {
                 throw Diagnostic(.runtime, "cannot write '\(p)': \(error)", at: s.named("log")?.valueLocation)

@@ -37,6 +37,7 @@ extension Session {
         c.batch = int(arg(s, "batch")) ?? c.batch
         c.loss = word(arg(s, "loss")).flatMap(SteeringLoss.init(rawValue:)) ?? c.loss
         c.normalize = word(arg(s, "norm")).map { $0 == "yes" } ?? c.normalize
+        c.select = word(arg(s, "select")).flatMap(SteeringSelection.init(rawValue:)) ?? c.select
         return c
     }
 
@@ -52,7 +53,7 @@ extension Session {
         var te = size("test", prev?.test.count)
         if smoke { tr = min(tr, 6); va = min(va, 6); te = min(te, 6) }
         let st: SteeringStudy
-        if let old = study, old.model === m, old.task == task, old.config == c, old.splits.seed == seed,
+        if let old = study, old.model === m, old.task == task, old.requestedConfig == c, old.splits.seed == seed,
            old.splits.train.count == tr, old.splits.val.count == va, old.splits.test.count == te {
             st = old
         } else {
@@ -97,6 +98,7 @@ extension Session {
         let task = str(s.positional.first)!
         let st = try study(s, task: task)
         let layers = try layerList(s.named("layers"), layers: st.model.config.layers)
+        try prepareGeneration(st, s)
         let budget = Int((Double(settings["cache_gb"] ?? "") ?? 4) * 1_073_741_824)
         output("sweep \(task): \(layers.count) layers, train \(st.splits.train.count) / val \(st.splits.val.count) / test \(st.splits.test.count) (seed \(st.splits.seed)), \(st.config.description)")
         output(String(format: "  residual cache: %.1f MB per layer (f16)", Double(st.cacheBytes(layers: 1)) / 1e6))
@@ -135,32 +137,98 @@ extension Session {
         }
         let st = try study(s, task: task)
         let prog = progressFn()
+        try prepareGeneration(st, s)
         try st.prepare(layers: [layer]) { prog("caching residuals (layer \(layer))", $0, $1) }
         let (runs, best) = try st.trainSeeds(layer: layer, baseSeed: st.splits.seed &* 7919 &+ UInt64(layer)) { prog("train layer \(layer)", $0, $1) }
         if best.interrupted { output("interrupted: keeping the best weights found so far") }
         let name = str(s.named("as")) ?? "\(task)-L\(layer)"
         var meta = st.provenance(layer: layer, run: best)
-        meta["selection"] = runs.count > 1 ? "best of \(runs.count) seeds by validation \(st.metricName)" : "single seed"
-        // The test split is scored once: base (no steering) and steered, on the cached inference path.
-        let scorer = Scorer(model: m)
+        meta["selection"] = (runs.count > 1 ? "best of \(runs.count) seeds" : "single seed")
+            + (st.config.select == .loss ? ", epoch by validation loss" : ", epoch by validation \(st.metricName)")
         let vec = SteeringVector(name: name, values: best.vector, layer: layer, metadata: meta)
-        let test = st.testItems
-        // Base and steered share blocks 0…layer, computed once per item.
-        let pairs = scorer.scorePairs(test, layer: layer, vector: vec.values, workers: workers, shouldStop: { self.cancelled })
-        let rep = SteeringReport(layer: layer, base: pairs.map { $0.base }, steered: pairs.map { $0.steered }, vectorNorm: vec.norm,
+        // The test split is scored once: base (no steering) and steered, and the prompting baseline.
+        let (baseScores, steeredScores) = try testScores(st, vec, s)
+        let rep = SteeringReport(layer: layer, base: baseScores, steered: steeredScores, vectorNorm: vec.norm,
                                  meanResidualNorm: st.cache?.meanResidualNorm(layer: layer) ?? 0)
+        let shots = int(arg(s, "baseline")) ?? 0
+        let prompted = shots > 0 && !cancelled ? try promptBaseline(st, shots: shots, count: rep.base.count, s) : nil
         var v = vec
-        v.metadata["test_n"] = String(pairs.count)
-        for (k, sc) in [("base", rep.base), ("steered", rep.steered)] {
+        v.metadata["test_n"] = String(rep.base.count)
+        let labels = TrainResult.labels(metricName: st.metricName)
+        for (k, sc) in [("base", rep.base), ("steered", rep.steered)] + (prompted.map { [("\(shots)shot", $0)] } ?? []) {
             let e = EvalSummary(sc)
-            v.metadata["test_\(k)_acc"] = String(format: "%.6f", e.acc)
-            v.metadata["test_\(k)_acc_norm"] = String(format: "%.6f", e.accNorm)
+            for (label, norm) in labels { v.metadata["test_\(k)_\(label)"] = String(format: "%.6f", e.metric(norm: norm)) }
         }
         v.metadata["test_mcnemar_p_\(st.metricName)"] = String(format: "%.6g", rep.mcnemar(norm: st.config.normalize))
         vectors[name] = v
-        let r = TrainResult(name: name, layer: layer, metricName: st.metricName, runs: runs, selectedSeed: best.seed, report: rep)
+        let r = TrainResult(name: name, layer: layer, metricName: st.metricName, runs: runs, selectedSeed: best.seed, report: rep,
+                            prompted: prompted, shots: shots, primaryNorm: st.config.normalize)
         output(r.display)
         store(.train(r), s)
+    }
+
+    /// For a generation task: new tokens per answer from `max_tokens=`, checked against the context
+    /// before any work. A multiple-choice task refuses `max_tokens=`.
+    func prepareGeneration(_ st: SteeringStudy, _ s: Statement) throws {
+        guard st.generative else {
+            if let a = s.named("max_tokens") {
+                throw Diagnostic(.usage, "'max_tokens' applies to generation tasks (gsm8k); \(st.task) is multiple choice", at: a.location)
+            }
+            return
+        }
+        st.maxTokens = smoke ? min(int(arg(s, "max_tokens")) ?? GSM8K.maxTokens, 32) : int(arg(s, "max_tokens")) ?? GSM8K.maxTokens
+        do { try st.checkGeneration() } catch let e as EngineError {
+            throw Diagnostic(.runtime, e.description, at: s.named("max_tokens")?.valueLocation ?? s.location)
+        }
+    }
+
+    /// Base and steered scores on the study's test split: the cached pair path for multiple
+    /// choice, greedy generation (zero-shot prompts) for GSM8K.
+    func testScores(_ st: SteeringStudy, _ v: SteeringVector, _ s: Statement) throws -> (base: [ItemScore], steered: [ItemScore]) {
+        guard st.generative else {
+            // Base and steered share blocks 0…layer, computed once per item.
+            let pairs = Scorer(model: st.model).scorePairs(st.testItems, layer: v.layer, vector: v.values, workers: workers,
+                                                           shouldStop: { self.cancelled })
+            return (pairs.map { $0.base }, pairs.map { $0.steered })
+        }
+        let base = try solve(st, st.splits.test, set: [], label: "test: base", s)
+        let steered = try solve(st, Array(st.splits.test.prefix(base.count)), set: [(v.layer, v.values)], label: "test: steered", s)
+        return (Array(base.prefix(steered.count)), steered)
+    }
+
+    /// The `shots`-shot prompting baseline (no vector) on the first `count` test items: examples from
+    /// the study's train split for multiple choice, lm-eval's GSM8K prompts (train file) for GSM8K.
+    func promptBaseline(_ st: SteeringStudy, shots: Int, count: Int, _ s: Statement) throws -> [ItemScore] {
+        let test = Array(st.splits.test.prefix(count))
+        if st.generative {
+            let prompts: [String]
+            do { prompts = try st.fewShotPrompts(test, shots: shots) } catch {
+                throw Diagnostic(.runtime, "the \(shots)-shot baseline needs GSM8K's train split: \(error)", at: s.named("baseline")?.valueLocation ?? s.location)
+            }
+            return try solve(st, test, set: [], prompts: prompts, label: "test: \(shots)-shot prompt", s)
+        }
+        let items = FewShot.items(Array(st.testItems.prefix(count)), pool: st.splits.train.map { st.dataset.items[$0] }, shots: shots, sameSplit: false)
+        let prog = progressFn()
+        var done = 0
+        prog("test: \(shots)-shot prompt", 0, items.count)
+        return Scorer(model: st.model).scoreAll(items, workers: workers, shouldStop: { self.cancelled }) { part in
+            done += part.count; prog("test: \(shots)-shot prompt", done, items.count)
+        }
+    }
+
+    /// Greedy answers of a generation study's problems at `idx` as verdict scores, with progress.
+    func solve(_ st: SteeringStudy, _ idx: [Int], set: SteeringSet, prompts: [String]? = nil, label: String, _ s: Statement) throws -> [ItemScore] {
+        let prog = progressFn()
+        var done = 0
+        prog(label, 0, idx.count)
+        do {
+            let r = try st.solve(idx, set: set, prompts: prompts) { _ in done += 1; prog(label, done, idx.count) }
+            if r.count < idx.count { prog(label, idx.count, idx.count) }
+            return r.map { $0.itemScore }
+        } catch let e as EngineError {
+            prog(label, idx.count, idx.count)
+            throw Diagnostic(.runtime, e.description, at: s.location)
+        }
     }
 
     func vector(_ s: Statement) throws -> SteeringVector {

@@ -1,7 +1,7 @@
 import Foundation
 
 extension SteeringStudy {
-    public var metricName: String { config.normalize ? "acc_norm" : "acc" }
+    public var metricName: String { generative ? "exact_match" : config.normalize ? "acc_norm" : "acc" }
 
     /// Trains `config.seeds` seeds at `layer`; returns every run and the best one by validation.
     /// `base`: validation scores and loss of the base model, when known (computed once otherwise).
@@ -11,7 +11,7 @@ extension SteeringStudy {
                            onStep: @escaping (Int, Int) -> Void = { _, _ in }) throws -> (runs: [TrainRun], best: TrainRun) {
         let t = try given ?? trainer()
         t.onStep = onStep
-        let base = known ?? t.evaluate(valIdx, layer: layer, v: [Float](repeating: 0, count: model.config.hidden), config: config)
+        let base = selectionBase(known ?? t.evaluate(valIdx, layer: layer, v: [Float](repeating: 0, count: model.config.hidden), config: config))
         var runs: [TrainRun] = []
         for s in 0..<max(1, config.seeds) {
             let r = t.train(layer: layer, train: trainIdx, val: valIdx, config: config, seed: baseSeed &+ UInt64(s), base: base)
@@ -38,7 +38,7 @@ extension SteeringStudy {
         var done: [Int: LayerResult] = [:]
         for l in layers {
             let p = String(format: "%@/layer-%02d.json", runDir, l)
-            if let d = FileManager.default.contents(atPath: p), let r = try? JSONDecoder().decode(LayerResult.self, from: d) { done[l] = r }
+            if let d = FileManager.default.contents(atPath: p), let r = try? LayerResult.decoder.decode(LayerResult.self, from: d) { done[l] = r }
         }
         var result = SweepResult(task: task, model: model.name, metricName: metricName, layers: [], baseMetric: 0, baseLow: 0,
                                  baseHigh: 0, runDir: runDir, screen: [], interrupted: false)
@@ -64,6 +64,7 @@ extension SteeringStudy {
             // The base model's validation scores (v = 0) are the same at every layer: computed once
             // (above, or here when the cache was already there).
             if baseEval == nil { baseEval = try trainer().evaluate(valIdx, layer: group[0], v: [Float](repeating: 0, count: model.config.hidden), config: config) }
+            if gi == 0, let b = baseEval { baseEval = selectionBase(b) }
             if gi == 0 && screenItems > 0 { result.screen = gradientScreen(items: screenItems) }
             // Layers are independent: with several cores, train one layer per core, each with
             // single-threaded BLAS (small per-item GEMMs scale better across layers than across threads).
@@ -111,7 +112,7 @@ extension SteeringStudy {
                         }
                         if best.interrupted { lock.lock(); result.interrupted = true; lock.unlock(); return }
                         let r = layerResult(l, runs: runs, best: best, seconds: Date().timeIntervalSince(t0))
-                        let enc = JSONEncoder(); enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+                        let enc = LayerResult.encoder
                         let vec = SteeringVector(name: "\(task)-L\(l)", values: best.vector, layer: l, metadata: provenance(layer: l, run: best))
                         try vec.saveSafetensors(to: String(format: "%@/layer-%02d.safetensors", runDir, l))
                         try writeAtomically(try enc.encode(r), to: String(format: "%@/layer-%02d.json", runDir, l))

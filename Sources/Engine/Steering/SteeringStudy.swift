@@ -16,7 +16,10 @@ public final class SteeringStudy {
     public let task: String
     public let dataset: Dataset
     public let splits: Splits
+    /// The configuration training uses (for GSM8K: the LM loss and flexible exact match, whatever was asked).
     public let config: TrainConfig
+    /// The configuration as it was asked for.
+    public let requestedConfig: TrainConfig
     /// Items of train + val (the cache's items), then the indices into it.
     public let items: [MCItem]
     let seqs: [PackedSequence]
@@ -26,22 +29,38 @@ public final class SteeringStudy {
     public var shouldStop: () -> Bool = { false }
     /// What a sweep does when its residual cache exceeds the memory budget.
     public var spill: SpillPolicy = .auto
+    /// Every item of the task's file as a multiple-choice item; the splits index into it.
+    let pool: [MCItem]
+    /// A generation task (GSM8K): validation and test are scored by greedy generation.
+    public let generative: Bool
+    /// New tokens per generated answer (validation and test of a generation task).
+    public var maxTokens = GSM8K.maxTokens
+    /// The base model's validation verdicts (generation tasks), computed once.
+    var baseVerdicts: [ItemScore]?
+    let verdictLock = NSLock()
 
     public init(model: LanguageModel, task: String, dataDir: String?, train: Int, val: Int, test: Int, seed: UInt64,
                 config: TrainConfig) throws {
-        self.model = model; self.task = task; self.config = config
+        self.model = model; self.task = task
         dataset = try Dataset.load(task, dataDir: dataDir)
-        guard dataset.layout != .gsm8k else { throw EngineError.invalidArgument("\(task) is a generation task; steering trains on multiple-choice tasks") }
-        splits = try Splits(count: dataset.items.count, train: train, val: val, test: test, seed: seed)
-        let ds = dataset
-        items = (splits.train + splits.val).map { ds.items[$0] }
+        generative = dataset.layout == .gsm8k
+        // GSM8K trains on the LM loss of the gold solution and selects on flexible exact match (acc_norm of its verdicts).
+        requestedConfig = config
+        var c = config
+        if generative { c.loss = .lm; c.normalize = true }
+        self.config = c
+        pool = generative ? dataset.genItems.map(GSM8K.trainingItem) : dataset.items
+        splits = try Splits(count: pool.count, train: train, val: val, test: test, seed: seed)
+        let all = pool
+        items = (splits.train + splits.val).map { all[$0] }
         trainIdx = Array(0..<splits.train.count)
         valIdx = Array(splits.train.count..<items.count)
         let scorer = Scorer(model: model)
         seqs = items.map { scorer.packed($0) }
     }
 
-    public var testItems: [MCItem] { splits.test.map { dataset.items[$0] } }
+    /// The held-out test items (for GSM8K, one-choice items whose context is the zero-shot prompt).
+    public var testItems: [MCItem] { splits.test.map { pool[$0] } }
 
     /// Bytes the residual cache needs for `layers` layers.
     public func cacheBytes(layers: Int) -> Int { ResidualCache.estimate(seqs, hidden: model.config.hidden, layers: layers) }
@@ -78,6 +97,11 @@ public final class SteeringStudy {
         let t = SteeringTrainer(model: model, cache: c, items: items, seqs: seqs)
         t.workers = workers
         t.shouldStop = shouldStop
+        if generative {
+            t.verdicts = { [unowned self] layer, v in
+                v.allSatisfy({ $0 == 0 }) ? self.baseValidationVerdicts() : (try? self.validationVerdicts([(layer, v)])) ?? []
+            }
+        }
         return t
     }
 
@@ -127,6 +151,21 @@ public struct LayerResult: Codable, Equatable {
         self.valAcc = valAcc; self.valAccNorm = valAccNorm; self.bestEpoch = bestEpoch; self.vectorNorm = vectorNorm
         self.normRatio = normRatio; self.seconds = seconds; self.seedMetrics = seedMetrics
         self.epochValMetric = epochValMetric; self.epochTrainLoss = epochTrainLoss
+    }
+}
+
+extension LayerResult {
+    /// A layer file's encoder: sorted keys, and NaN (an epoch with no metric) written as "nan".
+    static var encoder: JSONEncoder {
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys]
+        e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return e
+    }
+    static var decoder: JSONDecoder {
+        let d = JSONDecoder()
+        d.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return d
     }
 }
 

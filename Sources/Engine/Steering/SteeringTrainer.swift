@@ -12,11 +12,22 @@ public struct TrainConfig: Equatable {
     public var loss: SteeringLoss = .choice
     /// Divide each choice's log-likelihood by its character count in the choice loss and use acc_norm for selection.
     public var normalize = true
+    /// What picks the best epoch (and seed) on validation.
+    public var select: SteeringSelection = .metric
     public init() {}
 
     public var description: String {
         "lr=\(lr) epochs=\(epochs) patience=\(patience) l2=\(l2) clip=\(clip) batch=\(batch) seeds=\(seeds) loss=\(loss.rawValue) normalize=\(normalize)"
+            + (select == .metric ? "" : " select=\(select.rawValue)")
     }
+}
+
+/// How training chooses its best epoch on the validation split.
+public enum SteeringSelection: String, CaseIterable {
+    /// The task's metric (acc_norm or acc; exact match of greedy generations for GSM8K), ties to the lower loss.
+    case metric
+    /// The validation loss alone (for GSM8K: no generation per epoch, only once for the chosen epoch).
+    case loss
 }
 
 /// One epoch of one run: mean training loss and validation scores.
@@ -55,6 +66,9 @@ public final class SteeringTrainer {
     public var shouldStop: () -> Bool = { false }
     /// Called after each training step with (steps done, steps planned).
     public var onStep: (Int, Int) -> Void = { _, _ in }
+    /// Validation scores by another route than the cached forward (GSM8K: exact match of greedy
+    /// generations with v at `layer`), in `valIdx` order; nil: the scores of `evaluate`.
+    public var verdicts: ((_ layer: Int, _ v: [Float]) -> [ItemScore])?
 
     public init(model: LanguageModel, cache: ResidualCache, items: [MCItem], seqs: [PackedSequence]) {
         self.model = model; self.cache = cache; self.items = items; self.seqs = seqs
@@ -101,6 +115,10 @@ public final class SteeringTrainer {
         var rng = SeededRandom(seed: seed)
         let base = known ?? evaluate(valIdx, layer: layer, v: v, config: c)
         var best = (metric: metric(base.scores, c), loss: base.loss, epoch: 0, v: v, scores: base.scores)
+        /// Whether an epoch with this metric and loss beats the best so far.
+        func better(_ m: Double, _ loss: Double) -> Bool {
+            c.select == .loss ? loss < best.loss : (m > best.metric || (m == best.metric && loss < best.loss))
+        }
         var history = [EpochRecord(epoch: 0, trainLoss: .nan, valLoss: base.loss, valAcc: EvalSummary(base.scores).acc,
                                    valAccNorm: EvalSummary(base.scores).accNorm)]
         var sinceBest = 0, interrupted = false
@@ -143,16 +161,25 @@ public final class SteeringTrainer {
                 onStep(stepsDone, stepsPerEpoch * c.epochs)
             }
             let ev = evaluate(valIdx, layer: layer, v: v, config: c)
-            let s = EvalSummary(ev.scores)
+            // Selecting on the metric with another route to it (generation): that route, every epoch.
+            let scores = c.select == .metric ? verdicts?(layer, v) ?? ev.scores : ev.scores
+            let s = EvalSummary(scores)
+            // Selected on the loss with the metric from another route: no metric per epoch (NaN), only the loss.
+            let unscored = c.select == .loss && verdicts != nil
             history.append(EpochRecord(epoch: epoch, trainLoss: lossSum / Double(max(1, order.count)), valLoss: ev.loss,
-                                       valAcc: s.acc, valAccNorm: s.accNorm))
-            let mtr = metric(ev.scores, c)
-            if mtr > best.metric || (mtr == best.metric && ev.loss < best.loss) {
-                best = (mtr, ev.loss, epoch, v, ev.scores); sinceBest = 0
+                                       valAcc: unscored ? .nan : s.acc, valAccNorm: unscored ? .nan : s.accNorm))
+            let mtr = metric(scores, c)
+            if better(mtr, ev.loss) {
+                best = (mtr, ev.loss, epoch, v, scores); sinceBest = 0
             } else {
                 sinceBest += 1
                 if sinceBest >= c.patience { break }
             }
+        }
+        // Selected on the loss: the chosen epoch's metric by the other route, once.
+        if c.select == .loss, let vd = verdicts, !interrupted {
+            best.scores = best.epoch == 0 ? base.scores : vd(layer, best.v)
+            best.metric = metric(best.scores, c)
         }
         return TrainRun(layer: layer, seed: seed, vector: best.v, history: history, bestEpoch: best.epoch,
                         bestVal: best.metric, interrupted: interrupted, bestValScores: best.scores)

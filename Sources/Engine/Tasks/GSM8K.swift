@@ -6,6 +6,8 @@ import Foundation
 public enum GSM8K {
     /// lm-eval's `until` for gsm8k.
     public static let stopSequences = ["Question:", "</s>", "<|im_end|>"]
+    /// Few-shot examples per problem in lm-eval's gsm8k (`num_fewshot`).
+    public static let shots = 5
     /// lm-eval's default `max_gen_toks`.
     public static let maxTokens = 256
     /// lm-eval's few-shot seed (`fewshot_random_seed`).
@@ -29,7 +31,12 @@ public enum GSM8K {
     /// `fewshot_delimiter` "\n\n", then the question. `fixed`: every document gets document 0's
     /// shots (one shared prefix; not lm-eval-comparable).
     public static func prompts(test: [GenItem], train: [GenItem], docs: Range<Int>, shots k: Int, fixed: Bool = false) -> [String] {
-        let draws = shotIndices(count: fixed ? 1 : docs.upperBound, trainCount: train.count, shots: k)
+        prompts(test: test, train: train, docs: Array(docs), shots: k, fixed: fixed)
+    }
+
+    /// `prompts` for any documents (indices into `test`, in any order).
+    public static func prompts(test: [GenItem], train: [GenItem], docs: [Int], shots k: Int, fixed: Bool = false) -> [String] {
+        let draws = shotIndices(count: fixed ? 1 : (docs.max() ?? -1) + 1, trainCount: train.count, shots: k)
         return docs.map { doc in
             let idx = fixed ? draws[0] : draws[doc]
             let parts = idx.map { shot(train[$0]) } + [question(test[doc].question)]
