@@ -128,8 +128,13 @@ public enum CommandTable {
                     requiredPositionals: 1,
                     named: [ParamSpec("tasks", .names, default: "the vectors' tasks", "more tasks to measure on (columns)", completes: .task),
                             ParamSpec("limit", .int(min: 1, max: 1_000_000), default: "all", "score only the first N test items of each task"),
-                            ParamSpec("norm", .choice(["yes", "no"]), value: .word("yes"), "compare acc_norm (yes) or acc (no)")],
-                    examples: ["compose hs arc", "c = compose hs arc tasks=arc-challenge limit=100", "plot c"], openKeys: false, variadic: true),
+                            ParamSpec("norm", .choice(["yes", "no"]), value: .word("yes"), "compare acc_norm (yes) or acc (no); on gsm8k flexible (yes) or strict (no) exact match"),
+                            ParamSpec("route", .choice(RouteSelection.allCases.map { $0.rawValue }), value: .word(RouteSelection.all.rawValue),
+                                      "rows beside each vector: keyword (each vector's keywords, set keywords.NAME=…), centroid (nearest task centroid of context residuals), sum (all added), all"),
+                            ParamSpec("baseline", .int(min: 0, max: 64), value: .number(5), "also a K-shot prompt row (no vector) on the same items (0: skip)"),
+                            ParamSpec("max_tokens", .int(min: 1, max: 32_768), value: .number(Double(GSM8K.maxTokens)), "gsm8k: new tokens per generated answer")],
+                    examples: ["compose hs arc", "c = compose hs arc tasks=arc-challenge limit=100", "plot c", "compose math logic common route=keyword limit=50"],
+                    openKeys: false, variadic: true),
         CommandSpec(name: "vectors", summary: "list the session's steering vectors",
                     positional: [], requiredPositionals: 0, named: [], examples: ["vectors"], openKeys: false),
         CommandSpec(name: "set", summary: "change session settings",
@@ -142,8 +147,10 @@ public enum CommandTable {
                             ParamSpec("plot", .choice(["inline", "file", "both"]), default: "both", "charts in the terminal, as files, or both"),
                             ParamSpec("cache_gb", .float(min: 0.01, max: 1024), default: "4", "memory for the sweep's residual cache"),
                             ParamSpec("spill", .choice(["auto", "always", "never"]), default: "auto",
-                                      "a residual cache over cache_gb: auto/always a scratch file in the run directory; never: recompute per layer group")],
-                    examples: ["set threads=2 seed=7", "set data=~/data"], openKeys: false),
+                                      "a residual cache over cache_gb: auto/always a scratch file in the run directory; never: recompute per layer group"),
+                            ParamSpec("keywords.NAME", .text, default: "math: calculate, solve; logic: why, because",
+                                      "compose route=keyword: the keywords that send an item to vector NAME (comma-separated phrases, or words separated by spaces)")],
+                    examples: ["set threads=2 seed=7", "set data=~/data", "set keywords.math=\"calculate, solve, how many\""], openKeys: false),
         CommandSpec(name: "show", summary: "print a variable, the last result (_), or the loaded model",
                     positional: [ParamSpec("name", .word, default: "_", "variable name, _ or model", completes: .variable)],
                     requiredPositionals: 0, named: [], examples: ["r = eval arc-easy limit=50", "show r"], openKeys: false),
@@ -245,7 +252,8 @@ public enum CommandTable {
         for (i, a) in pos.enumerated() where !spec.positional.isEmpty { try checkType(a, spec.positional[min(i, spec.positional.count - 1)]) }
         for a in st.args {
             guard let k = a.key else { continue }
-            guard let p = spec.named.first(where: { $0.name == k }) else {
+            // A templated key (`keywords.NAME`) matches any key with its prefix.
+            guard let p = spec.named.first(where: { $0.name == k || ($0.name.hasSuffix(".NAME") && k.hasPrefix($0.name.dropLast(4)) && k.count > $0.name.count - 4) }) else {
                 if spec.openKeys { continue }
                 let hint = suggest(k, among: spec.named.map { $0.name }).map { "; did you mean '\($0)='?" }
                     ?? (spec.named.isEmpty ? "; it takes none" : "; valid: " + spec.named.map { $0.name }.joined(separator: ", "))

@@ -126,7 +126,8 @@ extension Session {
 
     func set(_ s: Statement) throws {
         if s.args.isEmpty {
-            let keys = CommandTable.spec("set")!.named.map { $0.name }
+            let keys = (CommandTable.spec("set")?.named.map { $0.name } ?? []).filter { !$0.hasSuffix(".NAME") }
+                + settings.keys.filter { $0.hasPrefix("keywords.") }.sorted()
             output(keys.map { "  \($0) = \(settings[$0] ?? "(default)")" }.joined(separator: "\n"))
             return
         }

@@ -36,43 +36,76 @@ extension Session {
         }
         for t in extra where !taskNames.contains(t) { taskNames.append(t) }
 
+        let shots = int(arg(s, "baseline")) ?? 0
         var tasks: [ComposeTask] = []
         for t in taskNames {
             let ds: Dataset
             do { ds = try Dataset.load(t, dataDir: settings["data"]) } catch {
                 throw Diagnostic(.runtime, "task \(t): \(error)", at: s.named("tasks")?.valueLocation ?? s.location)
             }
-            guard ds.layout != .gsm8k else {
-                throw Diagnostic(.runtime, "\(t) is a generation task; compose measures multiple-choice tasks", at: s.named("tasks")?.valueLocation ?? s.location)
-            }
-            let own = try vecs.filter { $0.metadata["task"] == t }.map { try providedSplits($0, count: ds.items.count, at: s) }
+            let own = try vecs.filter { $0.metadata["task"] == t }.map { try providedSplits($0, count: ds.count, at: s) }
             // The test split of the first vector on this task (or a seeded split for a task no vector was trained on).
             let splits: Splits
             if let first = own.first {
                 splits = first
             } else {
                 let seed = UInt64(settings["seed"].flatMap { Int($0) } ?? 0)
-                splits = try Splits(count: ds.items.count, train: min(64, ds.items.count / 4), val: min(64, ds.items.count / 4),
-                                    test: min(200, ds.items.count / 2), seed: seed)
+                splits = try Splits(count: ds.count, train: min(64, ds.count / 4), val: min(64, ds.count / 4),
+                                    test: min(200, ds.count / 2), seed: seed)
             }
             var seen = Set<Int>()
             for sp in own { seen.formUnion(sp.train); seen.formUnion(sp.val) }
-            let test = splits.test.filter { !seen.contains($0) }.prefix(limit).map { ds.items[$0] }
-            guard !test.isEmpty else { throw Diagnostic(.runtime, "task \(t) has no held-out test items for compose (test split empty)", at: s.location) }
-            tasks.append(ComposeTask(name: t, test: test, train: splits.train.map { ds.items[$0] }))
+            let testIdx = Array(splits.test.filter { !seen.contains($0) }.prefix(limit))
+            guard !testIdx.isEmpty else { throw Diagnostic(.runtime, "task \(t) has no held-out test items for compose (test split empty)", at: s.location) }
+            var task: ComposeTask
+            if ds.layout == .gsm8k {
+                let problems = testIdx.map { ds.genItems[$0] }
+                task = ComposeTask(name: t, test: problems.map(GSM8K.trainingItem), train: splits.train.map { GSM8K.trainingItem(ds.genItems[$0]) },
+                                   problems: problems)
+                if shots > 0 {
+                    do {
+                        let train = try GSM8K.trainSplit(besides: ds.path)
+                        task.fewShotPrompts = GSM8K.prompts(test: ds.genItems, train: train.genItems, docs: testIdx, shots: shots)
+                    } catch {
+                        throw Diagnostic(.runtime, "the \(shots)-shot baseline on \(t) needs GSM8K's train split: \(error)", at: s.named("baseline")?.valueLocation ?? s.location)
+                    }
+                }
+            } else {
+                task = ComposeTask(name: t, test: testIdx.map { ds.items[$0] }, train: splits.train.map { ds.items[$0] })
+                if shots > 0 { task.fewShotItems = FewShot.items(task.test, pool: task.train, shots: shots, sameSplit: false) }
+            }
+            tasks.append(task)
         }
 
-        let composer = try Composer(model: m, vectors: vecs, tasks: tasks)
+        let composer: Composer
+        do { composer = try Composer(model: m, vectors: vecs, tasks: tasks) } catch let e as EngineError {
+            throw Diagnostic(.runtime, e.description, at: s.location)
+        }
         composer.normalize = word(arg(s, "norm")).map { $0 == "yes" } ?? composer.normalize
+        composer.route = word(arg(s, "route")).flatMap(RouteSelection.init(rawValue:)) ?? composer.route
+        composer.shots = shots
+        composer.maxTokens = smoke ? 32 : int(arg(s, "max_tokens")) ?? composer.maxTokens
+        // `set keywords.NAME="a, b"` replaces a vector's list: comma-separated phrases, or words separated by spaces.
+        for (i, v) in vecs.enumerated() {
+            if let k = settings["keywords.\(v.name)"] { composer.keywords[i] = Session.keywordList(k) }
+        }
         composer.workers = workers
         composer.shouldStop = { [weak self] in self?.cancelled ?? true }
         output("compose \(vecs.map { "\($0.name) (\($0.metadata["task"]!), L\($0.layer))" }.joined(separator: ", ")) on "
-               + tasks.map { "\($0.name) (\($0.test.count) test items)" }.joined(separator: ", ")
-               + (vecs.count > 1 ? ": base, each vector alone, all \(vecs.count) summed, and routed per item" : ": base and the vector"))
-        let r = try composer.run(onProgress: progressFn())
+               + tasks.map { "\($0.name) (\($0.test.count) test items\($0.generative ? ", by generation" : ""))" }.joined(separator: ", "))
+        let r: CompositionResult
+        do { r = try composer.run(onProgress: progressFn()) } catch let e as EngineError {
+            throw Diagnostic(.runtime, e.description, at: s.named("route")?.valueLocation ?? s.location)
+        }
         output(r.display)
         output(String(format: "  %.1f s", r.seconds))
         store(.compose(r), s)
+    }
+
+    /// A `keywords.NAME` setting as a list: split at commas when it has any (so phrases keep their
+    /// spaces), else at spaces; trimmed, empty entries dropped.
+    static func keywordList(_ s: String) -> [String] {
+        s.split(whereSeparator: { s.contains(",") ? $0 == "," : $0 == " " }).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
     }
 
     /// The splits a vector was trained with, rebuilt from its provenance (split_seed, train, val, test).
@@ -90,7 +123,7 @@ extension Session {
     /// The interference matrix as a heatmap: Δ metric (steered − base) in points, rows top-down.
     public static func charts(of r: CompositionResult) -> [Chart] {
         guard !r.tasks.isEmpty else { return [] }
-        var c = Chart(name: "interference", title: "\(r.model): Δ test \(r.metricName) vs base (points)", xLabel: "measured on task",
+        var c = Chart(name: "interference", title: "\(r.model): Δ test \(r.generative.contains(true) ? "score" : r.metricName) vs base (points)", xLabel: "measured on task",
                       yLabel: "steered with", series: [])
         var h = Heatmap(rowLabels: r.rows.enumerated().map { i, n in r.rowLayers[i].map { "\(n) (L\($0))" } ?? n }, columnLabels: r.tasks,
                         values: r.rows.indices.map { row in r.tasks.indices.map { 100 * r.delta(row: row, task: $0) } },

@@ -22,9 +22,9 @@ final class ComposeCommandTests: XCTestCase {
                     [[sc(0, false), sc(1, false)], [sc(5, true), sc(6, true)]],    // b: −50 on task a, +50 on its own
                     [[sc(0, true), sc(1, false)], [sc(5, true), sc(6, true)]],     // sum
                     [[sc(0, true), sc(1, true)], [sc(5, true), sc(6, true)]]]      // routed
-        return CompositionResult(model: "smollm2-135m", tasks: ["hellaswag", "arc-easy"], rows: ["a", "b", "sum", "routed"],
-                                 rowLayers: [12, 8, nil, nil], base: base, scores: rows, routes: [[0, 0], [1, 1]],
-                                 routeTasks: ["hellaswag", "arc-easy"], routeLayer: 8, routerTrainItems: 64, metricNorm: true,
+        return CompositionResult(model: "smollm2-135m", tasks: ["hellaswag", "arc-easy"], generative: [false, false], rows: ["a", "b", "sum", "routed"],
+                                 rowLayers: [12, 8, nil, nil], base: base, scores: rows, vectorTasks: ["hellaswag", "arc-easy"],
+                                 routers: [RouterOutcome(kind: .centroid, choices: [[0, 0], [1, 1]], detail: "nearest centroid")], metricNorm: true,
                                  seconds: 1, interrupted: false)
     }
 
@@ -92,9 +92,9 @@ final class ComposeCommandTests: XCTestCase {
 
         try s.run(source: "c = compose hs hs-other arc2 limit=3\nplot c", file: "t.aft")
         guard let c = s.variables["c"]?.as(CompositionResult.self) else { return XCTFail("compose stores its result") }
-        XCTAssertEqual(c.rows, ["hs", "hs-other", "arc2", "sum", "routed"])
+        XCTAssertEqual(c.rows, ["hs", "hs-other", "arc2", "sum", "routed (keyword)", "routed (centroid)", "5-shot prompt"])
         XCTAssertEqual(c.tasks, ["hellaswag", "arc-easy"])
-        XCTAssertEqual(c.routeTasks, ["hellaswag", "arc-easy"])
+        XCTAssertEqual(c.vectorTasks, ["hellaswag", "hellaswag", "arc-easy"])
         let hsN = try Dataset.load("hellaswag", dataDir: s.settings["data"]).items.count
         let a = try Splits(count: hsN, train: 8, val: 8, test: 20, seed: 1), b = try Splits(count: hsN, train: 8, val: 8, test: 20, seed: 2)
         let seen = Set(a.train + a.val + b.train + b.val)
@@ -106,11 +106,11 @@ final class ComposeCommandTests: XCTestCase {
 
         let path = try s.writeReport(to: tmp + "/report", title: "compose", generator: "aft test")
         let md = try String(contentsOfFile: path, encoding: .utf8)
-        XCTAssertTrue(md.contains("| steered with | hellaswag (n=3) | arc-easy (n=3) |"), md)
+        XCTAssertTrue(md.contains("| steered with | hellaswag (n=3, acc_norm) | arc-easy (n=3, acc_norm) |"), md)
         XCTAssertTrue(md.contains("-interference.png"), md)
         let jsonFile = try XCTUnwrap(try FileManager.default.contentsOfDirectory(atPath: tmp + "/report/results").first { $0.hasSuffix("compose.json") })
         let j = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: tmp + "/report/results/" + jsonFile))) as? [String: Any])
-        XCTAssertEqual((j["matrix"] as? [[Any]])?.count, 5)
+        XCTAssertEqual((j["matrix"] as? [[Any]])?.count, 7)
         XCTAssertEqual(((j["items"] as? [[Any]])?.first)?.count, 3)
     }
 
@@ -138,7 +138,9 @@ final class ComposeCommandTests: XCTestCase {
         XCTAssertThrowsError(try s.run(source: "compose hs hs", file: "e.aft")) { XCTAssertTrue("\($0)".contains("named twice"), "\($0)") }
         XCTAssertThrowsError(try s.run(source: "compose bare", file: "e.aft")) { XCTAssertTrue("\($0)".contains("lacks split provenance"), "\($0)") }
         XCTAssertThrowsError(try s.run(source: "compose other", file: "e.aft")) { XCTAssertTrue("\($0)".contains("trained on qwen2.5-coder-0.5b"), "\($0)") }
-        XCTAssertThrowsError(try s.run(source: "compose hs tasks=gsm8k", file: "e.aft")) { XCTAssertTrue("\($0)".contains("generation task"), "\($0)") }
+        XCTAssertThrowsError(try s.run(source: "compose hs route=centroid limit=2", file: "e.aft")) {
+            XCTAssertTrue("\($0)".contains("route=centroid needs vectors for two or more tasks"), "\($0)")
+        }
         XCTAssertThrowsError(try s.run(source: "compose hs tasks=nosuch", file: "e.aft")) { XCTAssertTrue("\($0)".contains("nosuch"), "\($0)") }
     }
 }

@@ -74,9 +74,11 @@ final class ComposeTests: XCTestCase {
         let comp = try Composer(model: m, vectors: [va, vb], tasks: tasks)
         comp.workers = 1
         let r = try comp.run()
-        XCTAssertEqual(r.rows, ["hs", "arc", "sum", "routed"])
-        XCTAssertEqual(r.rowLayers, [12, 8, nil, nil])
-        XCTAssertEqual(r.routeLayer, 8); XCTAssertEqual(r.routerTrainItems, 8)
+        XCTAssertEqual(r.rows, ["hs", "arc", "sum", "routed (keyword)", "routed (centroid)"])
+        XCTAssertEqual(r.rowLayers, [12, 8, nil, nil, nil])
+        XCTAssertEqual(r.routers.map { $0.kind }, [.keyword, .centroid])
+        XCTAssertTrue(r.routers[1].detail.contains("after block 8 (8 training items per task)"), r.routers[1].detail)
+        XCTAssertTrue(r.routers[0].detail.contains("arc: why, because") && r.routers[0].detail.contains("everything else to hs"), r.routers[0].detail)
         XCTAssertFalse(r.interrupted)
         let sc = Scorer(model: m)
         for (k, t) in tasks.enumerated() {
@@ -84,11 +86,19 @@ final class ComposeTests: XCTestCase {
             for i in t.test.indices {
                 XCTAssertEqual(r.base[k][i].ll, sets[i][0].ll)
                 for row in 0..<3 { XCTAssertEqual(r.scores[row][k][i].ll, sets[i][row + 1].ll, "row \(row) task \(k) item \(i)") }
-                XCTAssertEqual(r.scores[3][k][i].ll, sets[i][1 + r.routes[k][i]].ll, "routed = the chosen vector's scores")
+                for (j, router) in r.routers.enumerated() {
+                    let chosen = router.choices[k][i].map { sets[i][1 + $0] } ?? sets[i][0]
+                    XCTAssertEqual(r.scores[3 + j][k][i].ll, chosen.ll, "routed = the chosen vector's scores (or base)")
+                }
+                // Keyword routing: an ARC question with "why"/"because" goes to arc, everything else to hs (the common one).
+                let text = t.test[i].context.lowercased()
+                XCTAssertEqual(r.routers[0].choices[k][i], text.contains("why") || text.contains("because") ? 1 : 0)
             }
             XCTAssertEqual(r.delta(row: 0, task: k), r.metric(row: 0, task: k) - r.baseMetric(task: k))
         }
-        XCTAssertTrue(r.routed); XCTAssertNotNil(r.routeAccuracy(task: 0), "each task with a vector reports its routing accuracy")
+        XCTAssertTrue(r.routed); XCTAssertNotNil(r.routeAccuracy(router: 1, task: 0), "each task with a vector reports its routing accuracy")
+        comp.route = .sum
+        XCTAssertEqual(try comp.run().rows, ["hs", "arc", "sum"])
 
         // One vector: no sum or routed row (they would repeat the vector's row).
         let one = try Composer(model: m, vectors: [va], tasks: tasks)

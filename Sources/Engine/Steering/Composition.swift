@@ -43,37 +43,126 @@ public struct TaskRouter {
     }
 }
 
+/// Routes an item by keywords in its text: the seed's heuristic.
+///
+/// Each vector has a keyword list; an item goes to the first vector (in compose order) one of whose
+/// keywords occurs in its text (case-insensitive substring, so `solve` also matches "solves"),
+/// else to the fallback vector when there is one (`common`), else to no vector (the base model).
+public struct KeywordRouter {
+    /// Per vector, its keywords (lower case).
+    public let keywords: [[String]]
+    /// The vector that takes every item no keyword claims (nil: those items are not steered).
+    public let fallback: Int?
+
+    public init(keywords: [[String]], fallback: Int?) {
+        self.keywords = keywords.map { $0.map { $0.lowercased() }.filter { !$0.isEmpty } }
+        self.fallback = fallback
+    }
+
+    /// The seed's lists, by vector name: math `calculate`, `solve`; logic `why`, `because`.
+    public static let seedKeywords: [String: [String]] = ["math": ["calculate", "solve"], "logic": ["why", "because"]]
+    /// The seed's role of each task, so a vector named otherwise gets its task's list.
+    public static let taskRole: [String: String] = ["gsm8k": "math", "arc-challenge": "logic", "arc-easy": "logic", "hellaswag": "common"]
+
+    /// A vector's default keywords: its name's seed list, else its task's role's.
+    public static func defaultKeywords(name: String, task: String?) -> [String] {
+        seedKeywords[name] ?? task.flatMap { taskRole[$0] }.flatMap { seedKeywords[$0] } ?? []
+    }
+
+    /// Whether a vector is the seed's `common` one (by name, or by its task's role): it takes what no keyword claims.
+    public static func isCommon(name: String, task: String?) -> Bool {
+        name == "common" || (seedKeywords[name] == nil && task.flatMap { taskRole[$0] } == "common")
+    }
+
+    /// The vector index for `text`, or nil for none.
+    public func route(_ text: String) -> Int? {
+        let t = text.lowercased()
+        return keywords.firstIndex { $0.contains { t.contains($0) } } ?? fallback
+    }
+}
+
+/// Which composed rows `compose` shows beside each vector alone.
+public enum RouteSelection: String, CaseIterable {
+    /// Every vector's keywords (the seed's heuristic).
+    case keyword
+    /// Nearest centroid of context residuals.
+    case centroid
+    /// All vectors added together on every item.
+    case sum
+    /// Sum, keyword-routed and centroid-routed rows.
+    case all
+}
+
 /// One task a composition is measured on: its test items, and training items for the router.
 public struct ComposeTask {
     public let name: String
+    /// Multiple-choice test items; for a generation task, one-choice items whose context is the zero-shot prompt (for routing).
     public let test: [MCItem]
     public let train: [MCItem]
-    public init(name: String, test: [MCItem], train: [MCItem]) { self.name = name; self.test = test; self.train = train }
+    /// A generation task's problems (GSM8K), in `test` order; empty for multiple choice.
+    public let problems: [GenItem]
+    /// The prompting baseline's inputs, for the `K-shot prompt` row: the test items with solved
+    /// examples before each context (multiple choice), or each problem's few-shot prompt (generation).
+    public var fewShotItems: [MCItem]?
+    public var fewShotPrompts: [String]?
+    public init(name: String, test: [MCItem], train: [MCItem], problems: [GenItem] = []) {
+        self.name = name; self.test = test; self.train = train; self.problems = problems
+    }
+    /// Scored by greedy generation and exact match rather than by its choices.
+    public var generative: Bool { !problems.isEmpty }
+    /// The text a keyword router reads: the question, or the context.
+    public var texts: [String] { generative ? problems.map { $0.question } : test.map { $0.context } }
+}
+
+/// How one router sent each test item: to a vector (its index) or to none (the base model).
+public struct RouterOutcome {
+    public let kind: RouteSelection
+    /// Per task and item, the chosen vector's index, or nil.
+    public let choices: [[Int?]]
+    /// How it routes, for the report.
+    public let detail: String
 }
 
 /// The interference matrix of task vectors: every vector alone, all summed, and routed, on every task.
 public struct CompositionResult {
     public let model: String
     public let tasks: [String]
-    /// Row names: each vector, then "sum" (two or more vectors) and "routed" (two or more tasks to route between).
+    /// Per task, whether it is scored by generation (exact match) rather than by its choices.
+    public let generative: [Bool]
+    /// Row names: each vector, then "sum" and each router's "routed (…)" row, as asked.
     public let rows: [String]
     /// Layer of each vector row (nil for sum and routed).
     public let rowLayers: [Int?]
     /// Base scores per task [task][item] and steered scores per row [row][task][item] (same items).
+    /// A generation task's scores are its verdicts (`GSM8KScore.itemScore`: strict as acc, flexible as acc_norm).
     public let base: [[ItemScore]]
     public let scores: [[[ItemScore]]]
-    /// Per task and item, the router's choice (an index into `routeTasks`; all 0 when not routed).
-    public let routes: [[Int]]
-    public let routeTasks: [String]
-    public let routeLayer: Int
-    public let routerTrainItems: Int
+    /// Each vector's task (the router's notion of "its own vector").
+    public let vectorTasks: [String]
+    public let routers: [RouterOutcome]
     public let metricNorm: Bool
     public let seconds: Double
     public let interrupted: Bool
 
-    public var metricName: String { metricNorm ? "acc_norm" : "acc" }
-    /// Whether items were routed (two or more tasks had vectors).
-    public var routed: Bool { routeTasks.count > 1 }
+    public init(model: String, tasks: [String], generative: [Bool], rows: [String], rowLayers: [Int?], base: [[ItemScore]],
+                scores: [[[ItemScore]]], vectorTasks: [String], routers: [RouterOutcome], metricNorm: Bool, seconds: Double, interrupted: Bool) {
+        self.model = model; self.tasks = tasks; self.generative = generative; self.rows = rows; self.rowLayers = rowLayers
+        self.base = base; self.scores = scores; self.vectorTasks = vectorTasks; self.routers = routers; self.metricNorm = metricNorm
+        self.seconds = seconds; self.interrupted = interrupted
+    }
+
+    /// The compared metric's name: acc_norm or acc, and for a generation column flexible or strict exact match.
+    public var metricName: String {
+        let mc = metricNorm ? "acc_norm" : "acc", gen = metricNorm ? "exact_match (flexible)" : "exact_match (strict)"
+        if generative.allSatisfy({ $0 }) && !generative.isEmpty { return gen }
+        return generative.contains(true) ? "\(mc); \(gen) for generation tasks" : mc
+    }
+    /// The metric of one task's column.
+    public func metricName(task k: Int) -> String {
+        generative[k] ? (metricNorm ? "exact_match (flexible)" : "exact_match (strict)") : (metricNorm ? "acc_norm" : "acc")
+    }
+    /// Whether any item was routed.
+    public var routed: Bool { !routers.isEmpty }
     /// The vectors' names: the rows that have a layer (sum and routed do not).
     public var vectorNames: [String] { zip(rows, rowLayers).compactMap { $0.1 == nil ? nil : $0.0 } }
 
@@ -87,10 +176,11 @@ public struct CompositionResult {
     /// Steered minus base metric.
     public func delta(row: Int, task: Int) -> Double { metric(row: row, task: task) - baseMetric(task: task) }
 
-    /// Fraction of a task's items routed to that task's own vector (nil when no vector was trained on it).
-    public func routeAccuracy(task: Int) -> Double? {
-        guard routed, let own = routeTasks.firstIndex(of: tasks[task]), !routes[task].isEmpty else { return nil }
-        return Double(routes[task].filter { $0 == own }.count) / Double(routes[task].count)
+    /// Fraction of a task's items a router sent to a vector trained on that task (nil when none was).
+    public func routeAccuracy(router r: Int, task: Int) -> Double? {
+        guard r < routers.count, vectorTasks.contains(tasks[task]), task < routers[r].choices.count, !routers[r].choices[task].isEmpty else { return nil }
+        let c = routers[r].choices[task]
+        return Double(c.filter { $0.map { vectorTasks[$0] == tasks[task] } ?? false }.count) / Double(c.count)
     }
 }
 
@@ -100,6 +190,16 @@ public final class Composer {
     public let vectors: [SteeringVector]
     public let tasks: [ComposeTask]
     public var normalize = true
+    public var route: RouteSelection = .all
+    /// Per vector, its keywords for `route=keyword` (default: `KeywordRouter.defaultKeywords`).
+    public var keywords: [[String]]
+    /// The vector that takes items no keyword claims (default: the `common` one, if any).
+    public var fallback: Int?
+    /// New tokens per answer on generation tasks.
+    public var maxTokens = GSM8K.maxTokens
+    /// Examples per prompt in the tasks' few-shot inputs: adds a `K-shot prompt` row (no vector) when > 0
+    /// and every task carries them.
+    public var shots = 0
     public var workers = ProcessInfo.processInfo.activeProcessorCount
     public var shouldStop: () -> Bool = { false }
 
@@ -119,61 +219,145 @@ public final class Composer {
             }
         }
         self.model = model; self.vectors = vectors; self.tasks = tasks
+        keywords = vectors.map { KeywordRouter.defaultKeywords(name: $0.name, task: $0.metadata["task"]) }
+        fallback = vectors.firstIndex { KeywordRouter.isCommon(name: $0.name, task: $0.metadata["task"]) }
     }
 
-    /// Scores every task's test items under base, each vector, and the sum; routes each item by its context.
-    /// `onProgress(label, done, total)` per task.
+    /// Scores every task's test items under base, each vector, and the sum; routes each item.
+    /// `onProgress(label, done, total)` per task (and per row on generation tasks).
     public func run(onProgress: (String, Int, Int) -> Void = { _, _, _ in }) throws -> CompositionResult {
         let t0 = Date()
         let scorer = Scorer(model: model)
-        // Router classes: the vectors' distinct tasks, each served by its first vector.
+        let nv = vectors.count
+        let vectorTasks = vectors.map { $0.metadata["task"] ?? "" }
+        // Centroid classes: the vectors' distinct tasks, each served by its first vector.
         var routeTasks: [String] = [], routeVector: [Int] = []
-        for (i, v) in vectors.enumerated() {
-            guard let t = v.metadata["task"], !routeTasks.contains(t) else { continue }
-            routeTasks.append(t); routeVector.append(i)
+        for (i, t) in vectorTasks.enumerated() where !routeTasks.contains(t) { routeTasks.append(t); routeVector.append(i) }
+        let withSum = nv > 1 && (route == .sum || route == .all)
+        let withKeyword = (route == .keyword || route == .all) && (nv > 1 || route == .keyword)
+        let withCentroid = (route == .centroid || route == .all) && routeTasks.count > 1
+        if route == .centroid && routeTasks.count < 2 {
+            throw EngineError.invalidArgument("route=centroid needs vectors for two or more tasks (these are all for \(routeTasks.first ?? "one task"))")
         }
-        let routeLayer = vectors.map { $0.layer }.min() ?? 0, routed = routeTasks.count > 1
+        let routeLayer = vectors.map { $0.layer }.min() ?? 0
         let trainCap = 64
         var trainFeatures: [[[Float]]] = []
-        // A router is only needed between two or more tasks.
-        for t in routeTasks where routed {
+        for t in routeTasks where withCentroid {
             let items = Array((tasks.first { $0.name == t }?.train ?? []).prefix(trainCap))
             onProgress("router features (\(t))", 0, 1)
             trainFeatures.append(scorer.contextFeatures(items, layer: routeLayer, shouldStop: shouldStop))
             onProgress("router features (\(t))", 1, 1)
         }
         var interrupted = shouldStop()
-        let router = routed && !interrupted ? try TaskRouter(layer: routeLayer, tasks: routeTasks, features: trainFeatures) : nil
+        let centroid = withCentroid && !interrupted ? try TaskRouter(layer: routeLayer, tasks: routeTasks, features: trainFeatures) : nil
+        let keyword = KeywordRouter(keywords: keywords, fallback: fallback)
 
         // Sets: base, each vector alone, and (with two or more vectors) all of them summed.
-        let nv = vectors.count, withSum = nv > 1
         var sets: [SteeringSet] = [[]] + vectors.map { [($0.layer, $0.values)] }
         if withSum { sets.append(vectors.map { ($0.layer, $0.values) }) }
-        let rowCount = nv + (withSum ? 1 : 0) + (routed ? 1 : 0)
-        var base: [[ItemScore]] = [], scores = [[[ItemScore]]](repeating: [], count: rowCount), routes: [[Int]] = []
+        let routerKinds = (withKeyword ? [RouteSelection.keyword] : []) + (withCentroid ? [.centroid] : [])
+        let withPrompt = shots > 0 && tasks.allSatisfy { $0.generative ? $0.fewShotPrompts?.count == $0.problems.count : $0.fewShotItems?.count == $0.test.count }
+        let rowCount = nv + (withSum ? 1 : 0) + routerKinds.count + (withPrompt ? 1 : 0)
+        var base: [[ItemScore]] = [], scores = [[[ItemScore]]](repeating: [], count: rowCount)
+        var choices = [[[Int?]]](repeating: [], count: routerKinds.count)
         for task in tasks where !interrupted {
-            var done = 0
-            let label = "compose: \(task.name)"
-            onProgress(label, 0, task.test.count)
-            let perItem = scorer.scoreSets(task.test, sets: sets, workers: workers, shouldStop: shouldStop) { part in
-                done += part.count; onProgress(label, done, task.test.count)
-            }
+            let perItem = try scoreTask(task, sets: sets, scorer: scorer, onProgress: onProgress)
             if perItem.count < task.test.count { interrupted = true }
             if perItem.isEmpty { break }   // stopped before this task's first items: no empty column
-            let items = Array(task.test.prefix(perItem.count))
-            let r = router.map { rt in scorer.contextFeatures(items, layer: routeLayer).map { rt.route($0) } } ?? items.map { _ in 0 }
+            let items = Array(task.test.prefix(perItem.count)), texts = Array(task.texts.prefix(perItem.count))
             base.append(perItem.map { $0[0] })
             for k in 0..<nv { scores[k].append(perItem.map { $0[1 + k] }) }
             if withSum { scores[nv].append(perItem.map { $0[nv + 1] }) }
-            // Routed: each item gets the vector of the task it was routed to (already scored above).
-            if routed { scores[rowCount - 1].append(zip(perItem, r).map { $0.0[1 + routeVector[$0.1]] }) }
-            routes.append(r)
+            // Routed: each item gets the vector it was routed to (already scored above), or the base model.
+            for (r, kind) in routerKinds.enumerated() {
+                let picked: [Int?]
+                switch kind {
+                case .keyword: picked = texts.map { keyword.route($0) }
+                default: picked = centroid.map { rt in scorer.contextFeatures(items, layer: routeLayer).map { routeVector[rt.route($0)] } } ?? items.map { _ in nil }
+                }
+                choices[r].append(picked)
+                scores[nv + (withSum ? 1 : 0) + r].append(zip(perItem, picked).map { p, c in c.map { p[1 + $0] } ?? p[0] })
+            }
+            if withPrompt {
+                let p = try scorePrompted(task, count: perItem.count, onProgress: onProgress)
+                if p.count < perItem.count { interrupted = true }
+                // Every row of this column keeps the items the prompting row finished (all, unless stopped).
+                let n = p.count
+                guard n > 0 else {
+                    base.removeLast()
+                    for r in scores.indices where scores[r].count > base.count { scores[r].removeLast() }
+                    for r in choices.indices where choices[r].count > base.count { choices[r].removeLast() }
+                    break
+                }
+                base[base.count - 1] = Array(base[base.count - 1].prefix(n))
+                for r in 0..<(rowCount - 1) { scores[r][scores[r].count - 1] = Array(scores[r][scores[r].count - 1].prefix(n)) }
+                for r in choices.indices { choices[r][choices[r].count - 1] = Array(choices[r][choices[r].count - 1].prefix(n)) }
+                scores[rowCount - 1].append(p)
+            }
         }
         let done = base.count
-        return CompositionResult(model: model.name, tasks: tasks.prefix(done).map { $0.name },
-                                 rows: vectors.map { $0.name } + (withSum ? ["sum"] : []) + (routed ? ["routed"] : []),
-                                 rowLayers: vectors.map { $0.layer } + [Int?](repeating: nil, count: rowCount - nv), base: base, scores: scores, routes: routes,
-                                 routeTasks: routeTasks, routeLayer: routeLayer, routerTrainItems: trainFeatures.map { $0.count }.min() ?? 0, metricNorm: normalize,
+        let routers = routerKinds.enumerated().map { r, kind -> RouterOutcome in
+            let detail: String
+            switch kind {
+            case .keyword:
+                let lists = vectors.indices.map { i in "\(vectors[i].name): " + (keywords[i].isEmpty ? "(none)" : keywords[i].joined(separator: ", ")) }
+                detail = "keywords in the question (" + lists.joined(separator: "; ") + ")"
+                    + (fallback.map { "; everything else to \(vectors[$0].name)" } ?? "; everything else unsteered")
+            default:
+                detail = "nearest centroid of context residuals after block \(routeLayer) (\(trainFeatures.map { $0.count }.min() ?? 0) training items per task)"
+            }
+            return RouterOutcome(kind: kind, choices: choices[r], detail: detail)
+        }
+        return CompositionResult(model: model.name, tasks: tasks.prefix(done).map { $0.name }, generative: tasks.prefix(done).map { $0.generative },
+                                 rows: vectors.map { $0.name } + (withSum ? ["sum"] : []) + routerKinds.map { "routed (\($0.rawValue))" }
+                                     + (withPrompt ? ["\(shots)-shot prompt"] : []),
+                                 rowLayers: vectors.map { $0.layer } + [Int?](repeating: nil, count: rowCount - nv), base: base, scores: scores,
+                                 vectorTasks: vectorTasks, routers: routers, metricNorm: normalize,
                                  seconds: Date().timeIntervalSince(t0), interrupted: interrupted)
+    }
+
+    /// The prompting baseline (no vector) on the first `count` test items of `task`.
+    func scorePrompted(_ task: ComposeTask, count: Int, onProgress: (String, Int, Int) -> Void) throws -> [ItemScore] {
+        let label = "compose: \(task.name) (\(shots)-shot prompt)"
+        var done = 0
+        onProgress(label, 0, count)
+        defer { onProgress(label, count, count) }
+        if task.generative, let prompts = task.fewShotPrompts {
+            return try Generator(model: model).solve(Array(task.problems.prefix(count)), prompts: Array(prompts.prefix(count)), maxTokens: maxTokens,
+                                                     shouldStop: shouldStop) { _ in done += 1; onProgress(label, done, count) }.map { $0.itemScore }
+        }
+        return Scorer(model: model).scoreAll(Array((task.fewShotItems ?? []).prefix(count)), workers: workers, shouldStop: shouldStop) { part in
+            done += part.count; onProgress(label, done, count)
+        }
+    }
+
+    /// Per test item, one score per set: multiple choice through the shared-prefix set scorer,
+    /// a generation task by greedy answers under each set (an in-order prefix when stopped).
+    func scoreTask(_ task: ComposeTask, sets: [SteeringSet], scorer: Scorer,
+                   onProgress: (String, Int, Int) -> Void) throws -> [[ItemScore]] {
+        let label = "compose: \(task.name)"
+        guard task.generative else {
+            var done = 0
+            onProgress(label, 0, task.test.count)
+            return scorer.scoreSets(task.test, sets: sets, workers: workers, shouldStop: shouldStop) { part in
+                done += part.count; onProgress(label, done, task.test.count)
+            }
+        }
+        var perSet: [[ItemScore]] = []
+        let names = ["base"] + vectors.map { $0.name } + (sets.count > vectors.count + 1 ? ["sum"] : [])
+        for (k, set) in sets.enumerated() {
+            let gen = Generator(model: model)
+            gen.steering = set
+            var done = 0
+            let l = "\(label) (\(names[k]))"
+            onProgress(l, 0, task.problems.count)
+            let r = try gen.solve(task.problems, prompts: task.problems.map { GSM8K.question($0.question) }, maxTokens: maxTokens,
+                                  shouldStop: shouldStop) { _ in done += 1; onProgress(l, done, task.problems.count) }
+            if r.count < task.problems.count { onProgress(l, task.problems.count, task.problems.count) }
+            perSet.append(r.map { $0.itemScore })
+            if r.count < task.problems.count { break }
+        }
+        let n = perSet.count == sets.count ? perSet.map { $0.count }.min() ?? 0 : 0
+        return (0..<n).map { i in perSet.map { $0[i] } }
     }
 }

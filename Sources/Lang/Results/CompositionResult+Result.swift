@@ -20,31 +20,43 @@ extension CompositionResult: CommandResult {
                 pad(String(format: "%+.4f  p=%.3g", delta(row: r, task: k), report(row: r, task: k).mcnemar(norm: metricNorm)), cw)
             }.joined() + "\n"
         }
-        guard routed else { return String(t.dropLast()) }
-        let acc = tasks.indices.compactMap { k in routeAccuracy(task: k).map { String(format: "%@ %.0f%%", tasks[k], 100 * $0) } }
-        t += "  router: nearest centroid of context residuals after block \(routeLayer) (\(routerTrainItems) training items per task)"
-        if !acc.isEmpty { t += "; routed to its own vector: " + acc.joined(separator: ", ") }
-        return t
+        for (r, router) in routers.enumerated() {
+            let acc = tasks.indices.compactMap { k in routeAccuracy(router: r, task: k).map { String(format: "%@ %.0f%%", tasks[k], 100 * $0) } }
+            t += "  routed (\(router.kind.rawValue)): \(router.detail)"
+            t += (acc.isEmpty ? "" : "; sent to a vector of its own task: " + acc.joined(separator: ", ")) + "\n"
+        }
+        if generative.contains(true) { t += "  generation columns: greedy zero-shot answers, lm-eval's GSM8K filters; cells are exact match\n" }
+        return String(t.dropLast())
     }
 
     public var json: [String: Any] {
         ["kind": "compose", "model": model, "metric": metricName, "tasks": tasks, "rows": rows,
+         "column_metrics": tasks.indices.map { metricName(task: $0) },
          "row_layers": rowLayers.map { $0 as Any? ?? NSNull() }, "interrupted": interrupted, "seconds": seconds,
-         "router": ["layer": routeLayer, "tasks": routeTasks, "train_items_per_task": routerTrainItems,
-                    "own_task_fraction": tasks.indices.map { routeAccuracy(task: $0).map(jnum) ?? NSNull() }],
+         "routers": routers.enumerated().map { r, o -> [String: Any] in
+             ["kind": o.kind.rawValue, "detail": o.detail,
+              "own_task_fraction": tasks.indices.map { routeAccuracy(router: r, task: $0).map(jnum) ?? NSNull() }] },
          "base": tasks.indices.map { k -> [String: Any] in
-             let e = EvalSummary(base[k]); return ["task": tasks[k], "n": e.n, "acc": e.acc, "acc_norm": e.accNorm] },
+             let e = EvalSummary(base[k]); return ["task": tasks[k], "n": e.n, "metric": metricName(task: k), "value": e.metric(norm: metricNorm)] },
          "matrix": rows.indices.map { r in tasks.indices.map { k -> [String: Any] in
-             let e = EvalSummary(scores[r][k])
-             return ["acc": e.acc, "acc_norm": e.accNorm, "delta": jnum(delta(row: r, task: k)),
-                     "mcnemar_p": jnum(report(row: r, task: k).mcnemar(norm: metricNorm))] } },
+             ["value": jnum(metric(row: r, task: k)), "delta": jnum(delta(row: r, task: k)),
+              "mcnemar_p": jnum(report(row: r, task: k).mcnemar(norm: metricNorm))] } },
          "items": tasks.indices.map { k in base[k].indices.map { i -> [String: Any] in
-             ["doc": base[k][i].doc, "gold": base[k][i].gold, "route": routeTasks[routes[k][i]],
-              "base_ll": base[k][i].ll.map(jnum), "rows_ll": rows.indices.map { scores[$0][k][i].ll.map(jnum) }] } }]
+             var o: [String: Any] = ["doc": base[k][i].doc,
+                                     "routes": routers.map { $0.choices[k][i].map { vectorNames[$0] as Any } ?? NSNull() }]
+             if generative[k] {
+                 o["base_correct"] = ["strict": base[k][i].correct, "flexible": base[k][i].correctNorm]
+                 o["rows_correct"] = rows.indices.map { ["strict": scores[$0][k][i].correct, "flexible": scores[$0][k][i].correctNorm] }
+             } else {
+                 o["gold"] = base[k][i].gold
+                 o["base_ll"] = base[k][i].ll.map(jnum)
+                 o["rows_ll"] = rows.indices.map { scores[$0][k][i].ll.map(jnum) }
+             }
+             return o } }]
     }
 
     public var markdownTables: String {
-        var t = "| steered with | " + tasks.enumerated().map { "\($0.element) (n=\(base[$0.offset].count))" }.joined(separator: " | ") + " |\n"
+        var t = "| steered with | " + tasks.enumerated().map { "\($0.element) (n=\(base[$0.offset].count), \(metricName(task: $0.offset)))" }.joined(separator: " | ") + " |\n"
         t += "|---|" + String(repeating: "---:|", count: tasks.count) + "\n"
         t += "| base \(metricName) | " + tasks.indices.map { mdNumber(baseMetric(task: $0)) }.joined(separator: " | ") + " |\n"
         for (r, name) in rows.enumerated() {
