@@ -15,7 +15,7 @@ final class ExamplesTests: XCTestCase {
     }
 
     func testEveryExampleParsesAndChecks() throws {
-        XCTAssertEqual(files, ["compose.aft", "gsm8k.aft", "hellaswag-sweep.aft", "quickstart.aft", "seed-protocol.aft"])
+        XCTAssertEqual(files, ["compose-math-logic.aft", "compose.aft", "gsm8k.aft", "hellaswag-sweep.aft", "quickstart.aft", "seed-protocol.aft"])
         for f in files {
             var p = try Parser(source: try String(contentsOfFile: examplesDir + "/" + f, encoding: .utf8))
             for s in try p.parse() { XCTAssertNoThrow(try CommandTable.check(CommandTable.normalize(s)), "\(f): \(s.text)") }
@@ -34,8 +34,8 @@ final class ExamplesTests: XCTestCase {
             s.smoke = true
             let dir = NSTemporaryDirectory() + "aft-ex-\(UUID().uuidString)"
             defer { try? FileManager.default.removeItem(atPath: dir) }
-            s.settings["out"] = dir
-            s.settings["data"] = u.path + "/shared/data"
+            s.settings.out = dir
+            s.settings.data = u.path + "/shared/data"
             var src = try String(contentsOfFile: examplesDir + "/" + f, encoding: .utf8)
             src = src.replacingOccurrences(of: "runs/", with: dir + "/")
             XCTAssertNoThrow(try s.run(source: src, file: f), f)
