@@ -13,10 +13,17 @@ usage: aft                      start the interactive shell
        ... --report DIR         after a script or -e, write its notebook (markdown, charts, JSON) to DIR
        aft --help | --version
 
-Exit codes: 0 success, 1 runtime error, 2 usage or parse error.
+Exit codes: 0 success, 1 runtime error, 2 usage or parse error, 130 interrupted (work finished so far kept).
 Environment: AFT_MODELS (model cache), AFT_DATA (data directory), AFT_HISTORY (history file).
 Inside the shell, 'help' lists the commands.
 """
+
+// Data beside the checkout the binary was built in (…/repo/.build/release/aft → …/shared/data),
+// after the engine's own search places: the shell's policy, not the engine's.
+do {
+    var exe = URL(fileURLWithPath: CommandLine.arguments.first ?? "").resolvingSymlinksInPath().deletingLastPathComponent()
+    for _ in 0..<5 { exe = exe.deletingLastPathComponent(); Dataset.defaultSearchDirs.append(exe.path + "/shared/data") }
+}
 
 let progress = TerminalProgress()
 // Results print on a clean line: a progress line being drawn is erased first.
@@ -55,6 +62,8 @@ func runScript(_ source: String, file: String) -> Int32 {
     do { try session.run(source: source, file: file) }
     catch let d as Diagnostic { printError(d.description); status = d.kind == .runtime ? 1 : 2 }
     catch { printError("error: \(error)"); status = 1 }
+    // Ctrl-C: the work finished so far is kept (and reported below), but the script did not complete.
+    if status == 0 && session.interrupted { status = 130 }
     if let dir = reportDir {
         do {
             let title = file == "<-e>" ? "aft -e" : (file as NSString).lastPathComponent

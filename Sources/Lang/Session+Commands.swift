@@ -22,66 +22,88 @@ extension Session {
         s.named(name)?.value ?? CommandTable.spec(s.command)?.named.first { $0.name == name }?.value
     }
 
+    /// Runs a checked statement through its command's handler (the command table names it).
     func execute(_ s: Statement) throws {
-        switch s.command {
-        case "load": try load(s)
-        case "eval": try eval(s)
-        case "generate": try generate(s)
-        case "set": try set(s)
-        case "show":
-            let name = str(s.positional.first) ?? "_"
-            if name == "model" {
-                output(model.map { modelSummary($0) } ?? "no model loaded; try: load smollm2-135m")
-                return
-            }
-            guard let v = variables[name] else {
-                let hint = CommandTable.suggest(name, among: Array(variables.keys)).map { "; did you mean '\($0)'?" } ?? ""
-                throw Diagnostic(.runtime, "no variable '\(name)'\(hint)", at: s.positional.first?.location ?? s.location)
-            }
-            output(v.display)
-        case "models":
-            let reg = registry
-            var lines: [String] = []
-            for n in ModelRegistry.allNames {
-                let where_: String
-                do {
-                    switch try reg.resolve(n) { case .gguf(let p), .hfDirectory(let p): where_ = p }
-                } catch { where_ = "not available here" }
-                lines.append("  " + n.padding(20) + where_)
-            }
-            output("Models:\n" + lines.joined(separator: "\n"))
-        case "tasks":
-            var lines: [String] = []
-            for t in Dataset.tasks {
-                let d = try? Dataset.load(t.name, dataDir: settings["data"])
-                lines.append("  " + t.name.padding(15) + (d.map { "\($0.count) items  \($0.path)" } ?? "data not found"))
-            }
-            output("Tasks:\n" + lines.joined(separator: "\n"))
-        case "run":
-            let path = (str(s.positional.first)! as NSString).expandingTildeInPath
-            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-                throw Diagnostic(.runtime, "cannot read script '\(path)'", at: s.positional.first?.location)
-            }
-            guard runDepth < 16 else { throw Diagnostic(.runtime, "scripts nested too deeply (run inside run)", at: s.location) }
-            runDepth += 1
-            defer { runDepth -= 1 }
-            try run(source: text, file: path)
-        case "sweep": try sweep(s)
-        case "plot": try plot(s)
-        case "report": try report(s)
-        case "train": try train(s)
-        case "compose": try compose(s)
-        case "save": try saveVector(s)
-        case "export": try exportVector(s)
-        case "vectors":
-            output(vectors.isEmpty ? "no vectors yet; train one with: train TASK layer=N" :
-                vectors.keys.sorted().map { k in let v = vectors[k]!
-                    return "  " + k.padding(16) + "layer \(v.layer)  ‖v‖ \(String(format: "%.3f", v.norm))  \(v.metadata["task"] ?? "")" }.joined(separator: "\n"))
-        case "help":
-            output(CommandTable.help(str(s.positional.first)))
-        default:
+        guard let spec = CommandTable.spec(s.command) else {
             throw Diagnostic(.usage, "unknown command '\(s.command)'", at: s.commandLocation)
         }
+        try spec.run(self)(s)
+    }
+
+    /// Positional argument `i` as text; a missing one is a usage error naming it (the checker
+    /// normally refuses such a statement first).
+    func positional(_ s: Statement, _ i: Int) throws -> String {
+        guard i < s.positional.count, let v = str(s.positional[i]) else {
+            let spec = CommandTable.spec(s.command)
+            let name = spec.flatMap { i < $0.positional.count ? $0.positional[i].name : $0.positional.last?.name } ?? "argument \(i + 1)"
+            throw Diagnostic(.usage, "'\(s.command)' needs <\(name)>", at: s.commandLocation)
+        }
+        return v
+    }
+
+    /// `show [NAME]`: a variable, `_`, or `model`.
+    func show(_ s: Statement) throws {
+        let name = str(s.positional.first) ?? "_"
+        if name == "model" {
+            output(model.map { modelSummary($0) } ?? "no model loaded; try: load smollm2-135m")
+            return
+        }
+        guard let v = variables[name] else {
+            let hint = CommandTable.suggest(name, among: Array(variables.keys)).map { "; did you mean '\($0)'?" } ?? ""
+            throw Diagnostic(.runtime, "no variable '\(name)'\(hint)", at: s.positional.first?.location ?? s.location)
+        }
+        output(v.display)
+    }
+
+    /// `models`: every registry name and where it is found here.
+    func listModels(_ s: Statement) throws {
+        let reg = registry
+        var lines: [String] = []
+        for n in ModelRegistry.allNames {
+            let where_: String
+            do {
+                switch try reg.resolve(n) { case .gguf(let p), .hfDirectory(let p): where_ = p }
+            } catch { where_ = "not available here" }
+            lines.append("  " + n.padding(20) + where_)
+        }
+        output("Models:\n" + lines.joined(separator: "\n"))
+    }
+
+    /// `tasks`: every built-in task, its item count and file.
+    func listTasks(_ s: Statement) throws {
+        var lines: [String] = []
+        for t in Dataset.tasks {
+            let d = try? Dataset.load(t.name, dataDir: settings.data)
+            lines.append("  " + t.name.padding(15) + (d.map { "\($0.count) items  \($0.path)" } ?? "data not found"))
+        }
+        output("Tasks:\n" + lines.joined(separator: "\n"))
+    }
+
+    /// `run FILE`: a script in this session (nested at most 16 deep).
+    func runScript(_ s: Statement) throws {
+        let path = (try positional(s, 0) as NSString).expandingTildeInPath
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw Diagnostic(.runtime, "cannot read script '\(path)'", at: s.positional.first?.location)
+        }
+        guard runDepth < 16 else { throw Diagnostic(.runtime, "scripts nested too deeply (run inside run)", at: s.location) }
+        runDepth += 1
+        defer { runDepth -= 1 }
+        try run(source: text, file: path)
+    }
+
+    /// `vectors`: the session's vectors with layer, norm and task.
+    func listVectors(_ s: Statement) throws {
+        output(vectors.isEmpty ? "no vectors yet; train one with: train TASK layer=N" :
+            vectors.keys.sorted().compactMap { k in vectors[k].map { v in
+                "  " + k.padding(16) + "layer \(v.layer)  ‖v‖ \(String(format: "%.3f", v.norm))  \(v.metadata["task"] ?? "")" } }.joined(separator: "\n"))
+    }
+
+    /// `help [COMMAND]`.
+    func help(_ s: Statement) throws {
+        if let n = str(s.positional.first), CommandTable.spec(n) == nil {
+            throw Diagnostic(.usage, CommandTable.help(n), at: s.positional.first?.valueLocation)
+        }
+        output(CommandTable.help(str(s.positional.first)))
     }
 
     func modelSummary(_ m: LanguageModel) -> String {
@@ -91,7 +113,7 @@ extension Session {
     }
 
     func load(_ s: Statement) throws {
-        let name = str(s.positional.first)!
+        let name = try positional(s, 0)
         let path = (name as NSString).expandingTildeInPath
         var isDir: ObjCBool = false
         if path.hasSuffix(".safetensors"), FileManager.default.fileExists(atPath: path, isDirectory: &isDir), !isDir.boolValue {
@@ -100,7 +122,13 @@ extension Session {
         if s.named("as") != nil {
             throw Diagnostic(.usage, "'as' names a loaded vector (a .safetensors file); models keep their own name", at: s.named("as")?.location)
         }
-        let m = try LanguageModel(name: name, registry: registry)
+        let m: LanguageModel
+        do { m = try LanguageModel(name: name, registry: registry) } catch EngineError.modelNotFound(let n, let looked, let hint)
+            where ModelRegistry.ggufModels.contains(where: { $0.name == n }) {
+            // The shell's own way to fetch a registry model, and where to point it at another cache.
+            throw Diagnostic(.runtime, EngineError.modelNotFound(name: n, lookedIn: looked, hint: hint + "; run scripts/setup (or python3 scripts/fetch_models.py \(n)) to fetch it, or set AFT_MODELS / `set models=DIR` to use another cache").description,
+                             at: s.positional.first?.valueLocation)
+        }
         model = m
         output(modelSummary(m))
         store(.model(name: name, summary: modelSummary(m)), s)
@@ -124,26 +152,28 @@ extension Session {
         }
     }
 
+    /// `set KEY=VALUE …`, or with no arguments the current settings.
     func set(_ s: Statement) throws {
         if s.args.isEmpty {
-            let keys = (CommandTable.spec("set")?.named.map { $0.name } ?? []).filter { !$0.hasSuffix(".NAME") }
-                + settings.keys.filter { $0.hasPrefix("keywords.") }.sorted()
-            output(keys.map { "  \($0) = \(settings[$0] ?? "(default)")" }.joined(separator: "\n"))
+            output(settings.entries.map { "  \($0.key) = \($0.value)" }.joined(separator: "\n"))
             return
         }
+        // All keys are checked before any is applied: a bad one leaves the settings as they were.
+        var next = settings
         for a in s.args {
             guard let k = a.key, let v = str(a) else { continue }
-            settings[k] = v
-            if k == "threads", let n = int(a) { BLAS.threads = n }   // also the number of scoring workers
+            do { try next.set(k, v) } catch let e as EngineError { throw Diagnostic(.usage, e.description, at: a.valueLocation) }
         }
+        settings = next
+        if let n = settings.threads { BLAS.threads = n }   // also the number of scoring workers
     }
 
     func eval(_ s: Statement) throws {
         guard let m = model else {
             throw Diagnostic(.runtime, "no model loaded; run e.g. 'load smollm2-135m' first", at: s.location)
         }
-        let task = str(s.positional.first)!
-        let ds = try Dataset.load(task, dataDir: settings["data"])
+        let task = try positional(s, 0)
+        let ds = try Dataset.load(task, dataDir: settings.data)
         if ds.layout == .gsm8k { return try evalGSM8K(s, ds) }
         if s.named("max_tokens") != nil {
             throw Diagnostic(.usage, "'max_tokens' applies to generation tasks (gsm8k); \(task) is multiple choice", at: s.named("max_tokens")?.location)
@@ -160,17 +190,10 @@ extension Session {
         let items = FewShot.items(Array(ds.items.dropFirst(offset).prefix(limit)), pool: ds.items, shots: shots, sameSplit: true, skip: offset)
         // The vector is checked before the log is opened, so a bad one leaves an existing log as it was.
         let (set, vlabel) = try steeringSet(s, m)
-        var logHandle: FileHandle? = nil
-        if let logPath = str(s.named("log")) {
-            let p = (logPath as NSString).expandingTildeInPath
-            let dir = (p as NSString).deletingLastPathComponent
-            if !dir.isEmpty { try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
-            guard FileManager.default.createFile(atPath: p, contents: nil), let h = FileHandle(forWritingAtPath: p) else {
-                throw Diagnostic(.runtime, "cannot write log file '\(p)'", at: s.named("log")?.valueLocation)
-            }
-            logHandle = h
-        }
-        defer { try? logHandle?.close() }
+        // The log is written whole at the end, to a temporary file renamed over the target: a failure
+        // (a full disk, a read-only directory) leaves any existing log as it was.
+        let logPath = str(s.named("log")).map { ($0 as NSString).expandingTildeInPath }
+        var logLines: [String] = []
         let scorer = Scorer(model: m)
         var hook: Transformer.ResidualHook? = nil
         var label = shots > 0 ? "\(task) \(shots)-shot" : task
@@ -181,12 +204,24 @@ extension Session {
         let t0 = Date()
         progress?.begin("eval \(task)", total: items.count)
         var done = 0
-        let scores = scorer.scoreAll(items, workers: workers, hook: hook, shouldStop: { self.cancelled }) { part in
-            for sc in part { logHandle?.write((sc.jsonLine + "\n").data(using: .utf8)!) }
+        let scores = scorer.scoreAll(items, context: runContext, hook: hook) { part in
+            if logPath != nil { for sc in part { logLines.append(sc.jsonLine + "\n") } }
             done += part.count
             self.progress?.advance(done)
         }
         progress?.end()
+        if let p = logPath {
+            do {
+                let dir = (p as NSString).deletingLastPathComponent
+                if !dir.isEmpty { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
+                try writeAtomically(Data(logLines.joined().utf8), to: p)
+            } catch {
+                throw Diagnostic(.runtime, "cannot write log file '\(p)': \(error.localizedDescription)", at: s.named("log")?.valueLocation)
+            }
+        }
+        if scorer.truncatedItems > 0 {
+            output("  note: \(scorer.truncatedItems) item(s) longer than \(m.name)'s context of \(scorer.maxLength) tokens were cut from the left, as lm-eval cuts them")
+        }
         let r = EvalResult(task: label, model: m.name, scores: scores, seconds: Date().timeIntervalSince(t0),
                            interrupted: scores.count < items.count)
         output(r.display)

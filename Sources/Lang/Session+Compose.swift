@@ -11,7 +11,7 @@ extension Session {
         guard let m = model else { throw Diagnostic(.runtime, "no model loaded; run e.g. 'load smollm2-135m' first", at: s.location) }
         var vecs: [SteeringVector] = []
         for a in s.positional {
-            let n = str(a)!
+            guard let n = str(a) else { continue }
             guard let v = vectors[n] else {
                 throw Diagnostic(.runtime, "no vector '\(n)'" + (CommandTable.suggest(n, among: Array(vectors.keys)).map { "; did you mean '\($0)'?" } ?? "; see 'vectors'"),
                                  at: a.valueLocation)
@@ -27,7 +27,7 @@ extension Session {
         }
         let limit = int(s.named("limit")).map { smoke ? min($0, 6) : $0 } ?? (smoke ? 6 : Int.max)
         var taskNames: [String] = []
-        for v in vecs where !taskNames.contains(v.metadata["task"]!) { taskNames.append(v.metadata["task"]!) }
+        for t in vecs.compactMap({ $0.metadata["task"] }) where !taskNames.contains(t) { taskNames.append(t) }
         var extra: [String] = []
         switch s.named("tasks")?.value {
         case .word(let w)?: extra = [w]
@@ -40,7 +40,7 @@ extension Session {
         var tasks: [ComposeTask] = []
         for t in taskNames {
             let ds: Dataset
-            do { ds = try Dataset.load(t, dataDir: settings["data"]) } catch {
+            do { ds = try Dataset.load(t, dataDir: settings.data) } catch {
                 throw Diagnostic(.runtime, "task \(t): \(error)", at: s.named("tasks")?.valueLocation ?? s.location)
             }
             let own = try vecs.filter { $0.metadata["task"] == t }.map { try providedSplits($0, count: ds.count, at: s) }
@@ -49,7 +49,7 @@ extension Session {
             if let first = own.first {
                 splits = first
             } else {
-                let seed = UInt64(settings["seed"].flatMap { Int($0) } ?? 0)
+                let seed = UInt64(settings.seed)
                 splits = try Splits(count: ds.count, train: min(64, ds.count / 4), val: min(64, ds.count / 4),
                                     test: min(200, ds.count / 2), seed: seed)
             }
@@ -87,11 +87,10 @@ extension Session {
         composer.maxTokens = smoke ? 32 : int(arg(s, "max_tokens")) ?? composer.maxTokens
         // `set keywords.NAME="a, b"` replaces a vector's list: comma-separated phrases, or words separated by spaces.
         for (i, v) in vecs.enumerated() {
-            if let k = settings["keywords.\(v.name)"] { composer.keywords[i] = Session.keywordList(k) }
+            if let k = settings.keywords[v.name] { composer.keywords[i] = k }
         }
-        composer.workers = workers
-        composer.shouldStop = { [weak self] in self?.cancelled ?? true }
-        output("compose \(vecs.map { "\($0.name) (\($0.metadata["task"]!), L\($0.layer))" }.joined(separator: ", ")) on "
+        composer.context = runContext
+        output("compose \(vecs.map { "\($0.name) (\($0.metadata["task"] ?? "?"), L\($0.layer))" }.joined(separator: ", ")) on "
                + tasks.map { "\($0.name) (\($0.test.count) test items\($0.generative ? ", by generation" : ""))" }.joined(separator: ", "))
         let r: CompositionResult
         do { r = try composer.run(onProgress: progressFn()) } catch let e as EngineError {
@@ -100,12 +99,6 @@ extension Session {
         output(r.display)
         output(String(format: "  %.1f s", r.seconds))
         store(.compose(r), s)
-    }
-
-    /// A `keywords.NAME` setting as a list: split at commas when it has any (so phrases keep their
-    /// spaces), else at spaces; trimmed, empty entries dropped.
-    static func keywordList(_ s: String) -> [String] {
-        s.split(whereSeparator: { s.contains(",") ? $0 == "," : $0 == " " }).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
     }
 
     /// The splits a vector was trained with, rebuilt from its provenance (split_seed, train, val, test).

@@ -22,8 +22,8 @@ extension Session {
         md += "_\(generator) · started \(iso.string(from: notebook.started)) · \(cells.count) cell\(cells.count == 1 ? "" : "s")"
         md += String(format: " · %.1f s of work", total) + (failed > 0 ? " · \(failed) failed" : "") + "_\n\n"
         if let m = model { md += "Model: **\(m.name)** (\(m.config.arch.name), \(m.config.layers) layers, hidden \(m.config.hidden)) from `\(m.path)`\n\n" }
-        if !settings.isEmpty {
-            md += "Settings: " + settings.keys.sorted().map { "`\($0)=\(settings[$0]!)`" }.joined(separator: ", ") + "\n\n"
+        if !settings.changed.isEmpty {
+            md += "Settings: " + settings.changed.map { "`\($0.key)=\($0.value)`" }.joined(separator: ", ") + "\n\n"
         }
         if cells.isEmpty { md += "_No commands ran in this session yet._\n" }
 
@@ -63,7 +63,7 @@ extension Session {
         }
         try writeJSON(["title": title ?? "AFT session", "generator": generator, "started": iso.string(from: notebook.started),
                        "model": model.map { ["name": $0.name, "path": $0.path] as [String: Any] } ?? NSNull(),
-                       "settings": settings, "cells": jsonCells], to: "\(root)/notebook.json")
+                       "settings": Dictionary(uniqueKeysWithValues: settings.changed.map { ($0.key, $0.value) }), "cells": jsonCells], to: "\(root)/notebook.json")
         let path = "\(root)/notebook.md"
         do { try md.write(toFile: path, atomically: true, encoding: .utf8) }
         catch { throw EngineError.io(path: path, message: error.localizedDescription) }
@@ -86,7 +86,7 @@ extension Session {
     }
 
     func report(_ s: Statement) throws {
-        let dir = str(s.positional.first)!
+        let dir = try positional(s, 0)
         let path = try writeReport(to: dir, title: str(s.named("title")))
         output("wrote the notebook of \(notebook.cells.count) cells to \(path)")
     }

@@ -19,10 +19,12 @@ extension Session {
         return ([(vec.layer, vec.values)], "\(vn) (layer \(vec.layer))")
     }
 
-    /// Scoring and training workers: `set threads=N`, else every core.
-    var workers: Int { Int(settings["threads"] ?? "") ?? ProcessInfo.processInfo.activeProcessorCount }
+    /// Scoring and training workers (`set threads=N`, else every core) and Ctrl-C, for engine work.
+    var runContext: RunContext {
+        RunContext(workers: settings.threads ?? ProcessInfo.processInfo.activeProcessorCount, shouldStop: { [weak self] in self?.cancelled ?? true })
+    }
 
-    var outDir: String { ((settings["out"] ?? "runs") as NSString).expandingTildeInPath }
+    var outDir: String { (settings.out as NSString).expandingTildeInPath }
 
     /// The training configuration from `s`'s arguments; an argument not given keeps the engine's default.
     func config(_ s: Statement) -> TrainConfig {
@@ -45,7 +47,7 @@ extension Session {
     func study(_ s: Statement, task: String) throws -> SteeringStudy {
         guard let m = model else { throw Diagnostic(.runtime, "no model loaded; run e.g. 'load smollm2-135m' first", at: s.location) }
         let c = config(s)
-        let seed = UInt64(settings["seed"].flatMap { Int($0) } ?? 0)
+        let seed = UInt64(settings.seed)
         // Without explicit sizes, a follow-up on the same task keeps the previous study's splits.
         let prev = study?.task == task ? study?.splits : nil
         func size(_ k: String, _ previous: Int?) -> Int { int(s.named(k)) ?? previous ?? int(arg(s, k)) ?? 0 }
@@ -57,13 +59,12 @@ extension Session {
            old.splits.train.count == tr, old.splits.val.count == va, old.splits.test.count == te {
             st = old
         } else {
-            st = try SteeringStudy(model: m, task: task, dataDir: settings["data"], train: tr, val: va, test: te, seed: seed, config: c)
-            st.shouldStop = { [weak self] in self?.cancelled ?? true }
+            st = try SteeringStudy(model: m, task: task, dataDir: settings.data, train: tr, val: va, test: te, seed: seed, config: c)
             study = st
         }
         // Settings may have changed since the study was made: apply them on every use.
-        st.workers = workers
-        st.spill = SpillPolicy(rawValue: settings["spill"] ?? "auto") ?? .auto
+        st.context = runContext
+        st.spill = settings.spill
         return st
     }
 
@@ -75,6 +76,16 @@ extension Session {
         case .number(let d)?: out = [Int(d)]
         case .list(let l)?: out = l.compactMap { if case .number(let d) = $0 { return Int(d) }; return nil }
         default: out = []
+        }
+        // A fractional layer (`layers 1.5`) is refused, not rounded.
+        let given: [Double]
+        switch a?.value {
+        case .number(let d)?: given = [d]
+        case .list(let l)?: given = l.compactMap { if case .number(let d) = $0 { return d }; return nil }
+        default: given = []
+        }
+        if let f = given.first(where: { $0 != $0.rounded() || !$0.isFinite }) {
+            throw Diagnostic(.usage, "layer \(f) is not a whole number", at: a?.valueLocation)
         }
         if let bad = out.first(where: { $0 < 0 || $0 >= n }) {
             throw Diagnostic(.runtime, "layer \(bad) is out of range: this model has layers 0..\(n - 1)", at: a?.valueLocation)
@@ -95,11 +106,11 @@ extension Session {
     }
 
     func sweep(_ s: Statement) throws {
-        let task = str(s.positional.first)!
+        let task = try positional(s, 0)
         let st = try study(s, task: task)
         let layers = try layerList(s.named("layers"), layers: st.model.config.layers)
         try prepareGeneration(st, s)
-        let budget = Int((Double(settings["cache_gb"] ?? "") ?? 4) * 1_073_741_824)
+        let budget = Int(settings.cacheGB * 1_073_741_824)
         output("sweep \(task): \(layers.count) layers, train \(st.splits.train.count) / val \(st.splits.val.count) / test \(st.splits.test.count) (seed \(st.splits.seed)), \(st.config.description)")
         output(String(format: "  residual cache: %.1f MB per layer (f16)", Double(st.cacheBytes(layers: 1)) / 1e6))
         let r = try st.sweep(layers: layers, outDir: outDir, cacheBudget: budget, screenItems: int(arg(s, "screen")) ?? 0,
@@ -107,7 +118,7 @@ extension Session {
                                  self?.output(String(format: "  layer %2d  val %@ %.4f [%.4f, %.4f]  epoch %d  ‖v‖/‖h‖ %.3f  %.1f s%@",
                                                      lr.layer, st.metricName, lr.valMetric, lr.valLow, lr.valHigh, lr.bestEpoch, lr.normRatio,
                                                      lr.seconds, resumed ? "  (resumed from run directory)" : ""))
-                             }, onProgress: progressFn())
+                             }, onProgress: progressFn(), onNote: { [weak self] in self?.output($0) })
         lastSweep = r
         output(r.display)
         if r.cachePasses > 0 {
@@ -187,8 +198,7 @@ extension Session {
     func testScores(_ st: SteeringStudy, _ v: SteeringVector, _ s: Statement) throws -> (base: [ItemScore], steered: [ItemScore]) {
         guard st.generative else {
             // Base and steered share blocks 0…layer, computed once per item.
-            let pairs = Scorer(model: st.model).scorePairs(st.testItems, layer: v.layer, vector: v.values, workers: workers,
-                                                           shouldStop: { self.cancelled })
+            let pairs = Scorer(model: st.model).scorePairs(st.testItems, layer: v.layer, vector: v.values, context: runContext)
             return (pairs.map { $0.base }, pairs.map { $0.steered })
         }
         let base = try solve(st, st.splits.test, set: [], label: "test: base", s)
@@ -211,7 +221,7 @@ extension Session {
         let prog = progressFn()
         var done = 0
         prog("test: \(shots)-shot prompt", 0, items.count)
-        return Scorer(model: st.model).scoreAll(items, workers: workers, shouldStop: { self.cancelled }) { part in
+        return Scorer(model: st.model).scoreAll(items, context: runContext) { part in
             done += part.count; prog("test: \(shots)-shot prompt", done, items.count)
         }
     }
@@ -232,7 +242,7 @@ extension Session {
     }
 
     func vector(_ s: Statement) throws -> SteeringVector {
-        let n = str(s.positional.first)!
+        let n = try positional(s, 0)
         guard let v = vectors[n] else {
             throw Diagnostic(.runtime, "no vector '\(n)'" + (CommandTable.suggest(n, among: Array(vectors.keys)).map { "; did you mean '\($0)'?" } ?? "; see 'vectors'"),
                              at: s.positional.first?.valueLocation)
@@ -250,7 +260,7 @@ extension Session {
     func exportVector(_ s: Statement) throws {
         let v = try vector(s)
         guard let m = model else { throw Diagnostic(.runtime, "no model loaded", at: s.location) }
-        let path = (str(s.positional[2])! as NSString).expandingTildeInPath
+        let path = (try positional(s, 2) as NSString).expandingTildeInPath
         try v.exportControlVector(to: path, architecture: m.config.arch.ggufNames[0], layerCount: m.config.layers)
         output("exported \(v.name) as llama.cpp control vector direction.\(v.layer) to \(path)")
     }

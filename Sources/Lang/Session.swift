@@ -22,7 +22,7 @@ public final class Session {
     public var chartRenderer: ChartRenderer?
     public var model: LanguageModel?
     public var variables: [String: ResultValue] = [:]
-    public var settings: [String: String] = [:]
+    public var settings = SessionSettings()
     public var vectors: [String: SteeringVector] = [:]
     public var study: SteeringStudy?
     public var lastSweep: SweepResult?
@@ -45,11 +45,14 @@ public final class Session {
     /// Asks the running command to stop at its next step (Ctrl-C); finished work is kept.
     public func requestCancel() { cancelLock.lock(); cancelFlag = true; cancelLock.unlock() }
     public var cancelled: Bool { cancelLock.lock(); defer { cancelLock.unlock() }; return cancelFlag }
+    /// Whether a command was stopped by a cancel request (Ctrl-C) since the session began: a script
+    /// that was interrupted did not complete, whatever it kept.
+    public private(set) var interrupted = false
     func clearCancel() { cancelLock.lock(); cancelFlag = false; cancelLock.unlock() }
 
     public var registry: ModelRegistry {
         var r = ModelRegistry()
-        if let m = settings["models"] { r.modelCache = (m as NSString).expandingTildeInPath }
+        if let m = settings.models { r.modelCache = m }
         return r
     }
 
@@ -96,10 +99,12 @@ public final class Session {
             clearCancel()
             try runRecorded(s, file: file) {
                 do { try execute(s) }
+                catch let c as Cancelled { output(c.description) }   // Ctrl-C: not an error; the script stops below
                 catch let d as Diagnostic { throw located(d) }
                 catch let e as EngineError { throw located(Diagnostic(.runtime, e.description, at: s.location)) }
                 catch { throw located(Diagnostic(.runtime, "\(error)", at: s.location)) }
             }
+            if cancelled { interrupted = true }
             if runDepth == 0 { history.append(s.text) }
         }
     }

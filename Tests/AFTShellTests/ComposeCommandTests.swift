@@ -69,9 +69,9 @@ final class ComposeCommandTests: XCTestCase {
         var out: [String] = []
         let s = Session(output: { out.append($0) })
         s.chartRenderer = GnuplotRenderer()
-        s.settings["out"] = tmp + "/runs"
-        s.settings["data"] = u.path + "/shared/data"
-        s.settings["plot"] = "file"
+        s.settings.out = tmp + "/runs"
+        s.settings.data = u.path + "/shared/data"
+        s.settings.plot = .file
         try s.run(source: "load smollm2-135m", file: "t.aft")
         let d = try XCTUnwrap(s.model).config.hidden
         var g = SeededRandom(seed: 9)
@@ -95,7 +95,7 @@ final class ComposeCommandTests: XCTestCase {
         XCTAssertEqual(c.rows, ["hs", "hs-other", "arc2", "sum", "routed (keyword)", "routed (centroid)", "5-shot prompt"])
         XCTAssertEqual(c.tasks, ["hellaswag", "arc-easy"])
         XCTAssertEqual(c.vectorTasks, ["hellaswag", "hellaswag", "arc-easy"])
-        let hsN = try Dataset.load("hellaswag", dataDir: s.settings["data"]).items.count
+        let hsN = try Dataset.load("hellaswag", dataDir: s.settings.data).items.count
         let a = try Splits(count: hsN, train: 8, val: 8, test: 20, seed: 1), b = try Splits(count: hsN, train: 8, val: 8, test: 20, seed: 2)
         let seen = Set(a.train + a.val + b.train + b.val)
         let docs = c.base[0].map { $0.doc }
@@ -127,7 +127,7 @@ final class ComposeCommandTests: XCTestCase {
         do { _ = try ModelRegistry().resolve("smollm2-135m") } catch { return }
         var u = URL(fileURLWithPath: #filePath)
         for _ in 0..<4 { u.deleteLastPathComponent() }
-        s.settings["data"] = u.path + "/shared/data"
+        s.settings.data = u.path + "/shared/data"
         try s.run(source: "load smollm2-135m", file: "e.aft")
         let d = try XCTUnwrap(s.model).config.hidden
         s.vectors["hs"] = SteeringVector(name: "hs", values: [Float](repeating: 0, count: d), layer: 3,

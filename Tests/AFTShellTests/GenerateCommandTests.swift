@@ -17,8 +17,8 @@ final class GenerateCommandTests: XCTestCase {
         final class Box { var lines: [String] = [] }
         let box = Box()
         let s = Session(output: { box.lines.append($0) })
-        s.settings["out"] = tmp + "/runs"
-        s.settings["data"] = u.path + "/shared/data"
+        s.settings.out = tmp + "/runs"
+        s.settings.data = u.path + "/shared/data"
         try s.run(source: "load smollm2-135m", file: "t.aft")
         return (s, { box.lines })
     }
@@ -64,8 +64,11 @@ final class GenerateCommandTests: XCTestCase {
             }
         }
         XCTAssertEqual(try String(contentsOfFile: log, encoding: .utf8), "precious\n")
-        XCTAssertThrowsError(try s.run(source: "eval hellaswag limit=2 shots=3", file: "t.aft")) { e in
+        XCTAssertThrowsError(try s.run(source: "eval hellaswag limit=2 max_tokens=3", file: "t.aft")) { e in
             XCTAssertTrue("\(e)".contains("applies to generation tasks"), "\(e)")
+        }
+        XCTAssertThrowsError(try s.run(source: "eval hellaswag limit=2 shots=fixed", file: "t.aft")) { e in
+            XCTAssertTrue("\(e)".contains("shots=fixed applies to gsm8k"), "\(e)")
         }
     }
 }

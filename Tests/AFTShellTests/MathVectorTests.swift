@@ -18,8 +18,8 @@ final class MathVectorTests: XCTestCase {
         for _ in 0..<4 { u.deleteLastPathComponent() }
         var out: [String] = []
         let s = Session(output: { out.append($0) })
-        s.settings["out"] = tmp
-        s.settings["data"] = u.path + "/shared/data"
+        s.settings.out = tmp
+        s.settings.data = u.path + "/shared/data"
         try s.run(source: """
             load smollm2-135m
             t = train gsm8k layer=10 epochs=1 train=4 val=3 test=4 max_tokens=24 lr=1e-2 select=loss baseline=2 as math
@@ -38,7 +38,7 @@ final class MathVectorTests: XCTestCase {
         // The base column is the zero-shot greedy answers of exactly those test problems.
         let st = try XCTUnwrap(s.study)
         XCTAssertTrue(st.generative)
-        let ds = try Dataset.load("gsm8k", dataDir: s.settings["data"])
+        let ds = try Dataset.load("gsm8k", dataDir: s.settings.data)
         let problems = st.splits.test.map { ds.genItems[$0] }
         let gen = Generator(model: try XCTUnwrap(s.model))
         let direct = try gen.solve(problems, prompts: problems.map { GSM8K.question($0.question) }, maxTokens: 24)

@@ -111,9 +111,9 @@ final class NotebookTests: XCTestCase {
         let s = Session(output: { _ in })
         s.smoke = true
         s.chartRenderer = GnuplotRenderer()
-        s.settings["out"] = tmp + "/runs"
-        s.settings["data"] = u.path + "/shared/data"
-        s.settings["plot"] = "file"
+        s.settings.out = tmp + "/runs"
+        s.settings.data = u.path + "/shared/data"
+        s.settings.plot = .file
         try s.run(source: """
             load smollm2-135m
             e = eval arc-easy limit=4

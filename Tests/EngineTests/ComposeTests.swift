@@ -20,10 +20,10 @@ final class ComposeTests: XCTestCase {
         let a = randomVector(d, seed: 1), b = randomVector(d, seed: 2), c = randomVector(d, seed: 3)
         let sets: [SteeringSet] = [[], [(10, a)], [(5, b)], [(10, a), (5, b)], [(10, a), (10, c)], [(10, a)]]
         let sc = Scorer(model: m)
-        let together = sc.scoreSets(items, sets: sets, workers: 2)
+        let together = sc.scoreSets(items, sets: sets, context: RunContext(workers: 2))
         XCTAssertEqual(together.count, items.count)
         for (k, set) in sets.enumerated() {
-            let alone = sc.scoreAll(items, workers: 2, hook: { l, x, rows in
+            let alone = sc.scoreAll(items, context: RunContext(workers: 2), hook: { l, x, rows in
                 for (layer, v) in set where layer == l { for t in 0..<rows { for i in 0..<d { x[t * d + i] += v[i] } } }
             })
             for (i, s) in alone.enumerated() {
@@ -35,7 +35,7 @@ final class ComposeTests: XCTestCase {
         XCTAssertEqual(together[0][1].ll, together[0][5].ll, "identical sets share one branch")
         // Steering the embeddings (layer −1) matches the paired scorer, which supports it.
         let e = randomVector(d, seed: 4, scale: 0.05)
-        let emb = sc.scoreSets(items, sets: [[(-1, e)]], workers: 1), pair = sc.scorePairs(items, layer: -1, vector: e, workers: 1)
+        let emb = sc.scoreSets(items, sets: [[(-1, e)]], context: RunContext(workers: 1)), pair = sc.scorePairs(items, layer: -1, vector: e, context: RunContext(workers: 1))
         for (x, y) in zip(emb, pair) { for (p, q) in zip(x[0].ll, y.steered.ll) { XCTAssertEqual(p, q, accuracy: 1e-4) } }
     }
 
@@ -72,7 +72,7 @@ final class ComposeTests: XCTestCase {
         let tasks = [ComposeTask(name: "hellaswag", test: Array(hs[200..<204]), train: Array(hs.prefix(8))),
                      ComposeTask(name: "arc-easy", test: Array(arc[200..<204]), train: Array(arc.prefix(8)))]
         let comp = try Composer(model: m, vectors: [va, vb], tasks: tasks)
-        comp.workers = 1
+        comp.context.workers = 1
         let r = try comp.run()
         XCTAssertEqual(r.rows, ["hs", "arc", "sum", "routed (keyword)", "routed (centroid)"])
         XCTAssertEqual(r.rowLayers, [12, 8, nil, nil, nil])
@@ -82,7 +82,7 @@ final class ComposeTests: XCTestCase {
         XCTAssertFalse(r.interrupted)
         let sc = Scorer(model: m)
         for (k, t) in tasks.enumerated() {
-            let sets = sc.scoreSets(t.test, sets: [[], [(12, va.values)], [(8, vb.values)], [(12, va.values), (8, vb.values)]], workers: 1)
+            let sets = sc.scoreSets(t.test, sets: [[], [(12, va.values)], [(8, vb.values)], [(12, va.values), (8, vb.values)]], context: RunContext(workers: 1))
             for i in t.test.indices {
                 XCTAssertEqual(r.base[k][i].ll, sets[i][0].ll)
                 for row in 0..<3 { XCTAssertEqual(r.scores[row][k][i].ll, sets[i][row + 1].ll, "row \(row) task \(k) item \(i)") }
@@ -102,14 +102,14 @@ final class ComposeTests: XCTestCase {
 
         // One vector: no sum or routed row (they would repeat the vector's row).
         let one = try Composer(model: m, vectors: [va], tasks: tasks)
-        one.workers = 1
+        one.context.workers = 1
         let r1 = try one.run()
         XCTAssertEqual(r1.rows, ["hs"]); XCTAssertFalse(r1.routed)
         XCTAssertEqual(r1.vectorNames, ["hs"]); XCTAssertEqual(r.vectorNames, ["hs", "arc"])
         XCTAssertEqual(r1.scores[0][0].map { $0.ll }, r.scores[0][0].map { $0.ll })
 
         // Stopped at once: nothing half-kept, and the result says it was interrupted.
-        comp.shouldStop = { true }
+        comp.context.shouldStop = { true }
         let stopped = try comp.run()
         XCTAssertTrue(stopped.interrupted); XCTAssertTrue(stopped.tasks.isEmpty)
 

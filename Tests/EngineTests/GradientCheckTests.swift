@@ -151,14 +151,14 @@ final class PackedScoringTests: XCTestCase {
         let alone = items.map { sc.score($0) }
         for workers in [1, 2, 3] {
             var chunks: [[ItemScore]] = []
-            let all = sc.scoreAll(items, workers: workers) { chunks.append($0) }
+            let all = sc.scoreAll(items, context: RunContext(workers: workers)) { chunks.append($0) }
             XCTAssertEqual(all.map { $0.doc }, Array(0..<40), "workers \(workers)")
             XCTAssertEqual(chunks.flatMap { $0 }.map { $0.doc }, Array(0..<40))
             XCTAssertGreaterThan(chunks.count, 2, "progress arrives group by group")
             for (a, b) in zip(alone, all) { for (x, y) in zip(a.ll, b.ll) { XCTAssertEqual(x, y, accuracy: 1e-3) } }
         }
         var polls = 0
-        let part = sc.scoreAll(items, workers: 2, shouldStop: { polls += 1; return polls > 3 })
+        let part = sc.scoreAll(items, context: RunContext(workers: 2, shouldStop: { polls += 1; return polls > 3 }))
         XCTAssertLessThan(part.count, items.count)
         XCTAssertEqual(part.map { $0.doc }, Array(0..<part.count), "a stop keeps the finished prefix in order")
     }

@@ -13,7 +13,7 @@ final class SweepTests: XCTestCase {
         var c = TrainConfig()
         c.epochs = 1
         let s = try SteeringStudy(model: m, task: "arc-easy", dataDir: Fixtures.sharedData, train: 4, val: 4, test: 0, seed: 3, config: c)
-        s.workers = 1   // one order of floating-point sums, so runs can be compared exactly
+        s.context.workers = 1   // one order of floating-point sums, so runs can be compared exactly
         s.spill = spill
         return s
     }
@@ -29,7 +29,7 @@ final class SweepTests: XCTestCase {
         // scoring the validation items at v = 0 from the cache.
         let direct = try mem.trainer().evaluate(mem.valIdx, layer: 3, v: [Float](repeating: 0, count: m.config.hidden), config: mem.config)
         XCTAssertEqual(a.baseMetric, EvalSummary(direct.scores).accNorm)
-        let plain = Scorer(model: m).scoreAll(mem.valIdx.map { mem.items[$0] }, workers: 1)
+        let plain = Scorer(model: m).scoreAll(mem.valIdx.map { mem.items[$0] }, context: RunContext(workers: 1))
         for (x, y) in zip(direct.scores, plain) {
             for (p, q) in zip(x.ll, y.ll) { XCTAssertEqual(p, q, accuracy: 0.02, "doc \(x.doc): steering at v = 0 is the base model") }
         }
@@ -49,7 +49,7 @@ final class SweepTests: XCTestCase {
 
         // Two layers at a time (one per core, single-threaded BLAS) trains the same vectors.
         let par = try study(m, spill: .auto)
-        par.workers = 2
+        par.context.workers = 2
         var seen: [Int] = []
         let d = try par.sweep(layers: layers, outDir: out + "/d", cacheBudget: 1 << 34, screenItems: 0, onLayer: { l, _ in seen.append(l.layer) },
                               onProgress: { _, _, _ in })
@@ -85,7 +85,7 @@ final class SweepTests: XCTestCase {
         let layers = [4, 9, 14]
         let first = try study(m, spill: .auto)
         var stop = false
-        first.shouldStop = { stop }
+        first.context.shouldStop = { stop }
         var finished: [Int] = []
         let r1 = try first.sweep(layers: layers, outDir: out, cacheBudget: 1 << 34, screenItems: 0,
                                  onLayer: { l, _ in finished.append(l.layer); stop = true },   // Ctrl-C after the first layer
@@ -128,9 +128,9 @@ extension SweepTests {
         let v = (0..<m.config.hidden).map { _ in Float(Double.random(in: -1...1, using: &g)) }
         let layer = 10
         let sc = Scorer(model: m)
-        let pairs = sc.scorePairs(items, layer: layer, vector: v, workers: 2)
-        let base = sc.scoreAll(items, workers: 2)
-        let steered = sc.scoreAll(items, workers: 2, hook: { l, x, rows in
+        let pairs = sc.scorePairs(items, layer: layer, vector: v, context: RunContext(workers: 2))
+        let base = sc.scoreAll(items, context: RunContext(workers: 2))
+        let steered = sc.scoreAll(items, context: RunContext(workers: 2), hook: { l, x, rows in
             guard l == layer else { return }
             for t in 0..<rows { for i in 0..<v.count { x[t * v.count + i] += v[i] } }
         })

@@ -40,7 +40,7 @@ public struct ModelRegistry {
             let p = modelCache + "/" + g.file
             if fm.fileExists(atPath: p) { return .gguf(p) }
             throw EngineError.modelNotFound(name: name, lookedIn: [p],
-                hint: "run scripts/setup (or python3 scripts/fetch_models.py \(name)) to fetch it; set AFT_MODELS or `set models=DIR` to use another cache")
+                hint: "the file \(g.file) (sha256 \(g.sha256.prefix(12))…) is not in the model cache \(modelCache)")
         }
         let repo = ModelRegistry.hfModels[name] ?? (name.contains("/") ? name : nil)
         guard let repo = repo else {

@@ -49,21 +49,21 @@ extension Scorer {
         return x.count == y.count && zip(x, y).allSatisfy { $0.values == $1.values }
     }
 
-    /// `scoreBatchSets` over all `items` on `workers` threads, chunked and stoppable like `scoreAll`.
-    public func scoreSets(_ items: [MCItem], sets: [SteeringSet], workers: Int = ProcessInfo.processInfo.activeProcessorCount,
-                          shouldStop: () -> Bool = { false }, onChunk: ([[ItemScore]]) -> Void = { _ in }) -> [[ItemScore]] {
-        inGroups(items, workers: workers, shouldStop: shouldStop, onChunk: onChunk) { scoreBatchSets($0, seqs: $1, sets: sets) }
+    /// `scoreBatchSets` over all `items` on the context's workers, chunked and stoppable like `scoreAll`.
+    public func scoreSets(_ items: [MCItem], sets: [SteeringSet], context: RunContext = RunContext(),
+                          onChunk: ([[ItemScore]]) -> Void = { _ in }) -> [[ItemScore]] {
+        inGroups(items, context: context, onChunk: onChunk) { scoreBatchSets($0, seqs: $1, sets: sets) }
     }
 
     /// Each item's context as a feature: the residual stream after block `layer`, averaged over
     /// the context tokens (the first token, an attention sink, left out when there are others).
     /// Shape: [items][hidden]. Only the context runs, and only through blocks 0…`layer`.
-    public func contextFeatures(_ items: [MCItem], layer: Int, shouldStop: () -> Bool = { false }) -> [[Float]] {
+    public func contextFeatures(_ items: [MCItem], layer: Int, context: RunContext = RunContext()) -> [[Float]] {
         let tf = model.transformer, d = tf.config.hidden
         let upTo = min(max(layer, -1), tf.config.layers - 1)
         var out: [[Float]] = []
         var start = 0
-        while start < items.count && !shouldStop() {
+        while start < items.count && !context.shouldStop() {
             let part = items[start..<min(items.count, start + 16)]
             let seqs = part.map { PackedSequence(context: encodePair(context: $0.context, continuation: $0.continuations[0]).ctx, continuations: []) }
             var x: [Float] = []

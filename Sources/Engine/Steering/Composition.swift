@@ -200,8 +200,7 @@ public final class Composer {
     /// Examples per prompt in the tasks' few-shot inputs: adds a `K-shot prompt` row (no vector) when > 0
     /// and every task carries them.
     public var shots = 0
-    public var workers = ProcessInfo.processInfo.activeProcessorCount
-    public var shouldStop: () -> Bool = { false }
+    public var context = RunContext()
 
     /// `vectors` must each name a task (metadata "task") that `tasks` holds, for the router's training items.
     public init(model: LanguageModel, vectors: [SteeringVector], tasks: [ComposeTask]) throws {
@@ -245,10 +244,10 @@ public final class Composer {
         for t in routeTasks where withCentroid {
             let items = Array((tasks.first { $0.name == t }?.train ?? []).prefix(trainCap))
             onProgress("router features (\(t))", 0, 1)
-            trainFeatures.append(scorer.contextFeatures(items, layer: routeLayer, shouldStop: shouldStop))
+            trainFeatures.append(scorer.contextFeatures(items, layer: routeLayer, context: context))
             onProgress("router features (\(t))", 1, 1)
         }
-        var interrupted = shouldStop()
+        var interrupted = context.shouldStop()
         let centroid = withCentroid && !interrupted ? try TaskRouter(layer: routeLayer, tasks: routeTasks, features: trainFeatures) : nil
         let keyword = KeywordRouter(keywords: keywords, fallback: fallback)
 
@@ -324,9 +323,9 @@ public final class Composer {
         defer { onProgress(label, count, count) }
         if task.generative, let prompts = task.fewShotPrompts {
             return try Generator(model: model).solve(Array(task.problems.prefix(count)), prompts: Array(prompts.prefix(count)), maxTokens: maxTokens,
-                                                     shouldStop: shouldStop) { _ in done += 1; onProgress(label, done, count) }.map { $0.itemScore }
+                                                     shouldStop: context.shouldStop) { _ in done += 1; onProgress(label, done, count) }.map { $0.itemScore }
         }
-        return Scorer(model: model).scoreAll(Array((task.fewShotItems ?? []).prefix(count)), workers: workers, shouldStop: shouldStop) { part in
+        return Scorer(model: model).scoreAll(Array((task.fewShotItems ?? []).prefix(count)), context: context) { part in
             done += part.count; onProgress(label, done, count)
         }
     }
@@ -339,7 +338,7 @@ public final class Composer {
         guard task.generative else {
             var done = 0
             onProgress(label, 0, task.test.count)
-            return scorer.scoreSets(task.test, sets: sets, workers: workers, shouldStop: shouldStop) { part in
+            return scorer.scoreSets(task.test, sets: sets, context: context) { part in
                 done += part.count; onProgress(label, done, task.test.count)
             }
         }
@@ -352,7 +351,7 @@ public final class Composer {
             let l = "\(label) (\(names[k]))"
             onProgress(l, 0, task.problems.count)
             let r = try gen.solve(task.problems, prompts: task.problems.map { GSM8K.question($0.question) }, maxTokens: maxTokens,
-                                  shouldStop: shouldStop) { _ in done += 1; onProgress(l, done, task.problems.count) }
+                                  shouldStop: context.shouldStop) { _ in done += 1; onProgress(l, done, task.problems.count) }
             if r.count < task.problems.count { onProgress(l, task.problems.count, task.problems.count) }
             perSet.append(r.map { $0.itemScore })
             if r.count < task.problems.count { break }

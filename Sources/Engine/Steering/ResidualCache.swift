@@ -24,13 +24,14 @@ public final class ResidualCache {
         seqs.reduce(0) { $0 + $1.count } * hidden * layers * 2
     }
 
-    /// Runs every sequence up to the highest requested layer, `workers` sequences at a time.
+    /// Runs every sequence up to the highest requested layer, one per worker of `context`; a stop
+    /// request throws `Cancelled` (a partial cache is of no use).
     ///
     /// `atTop(i, x)` receives item i's f32 residual after the highest cached layer, on the worker's
     /// thread, so that the rest of a forward pass (e.g. base-model scores) can start from it instead
     /// of being recomputed from the embeddings.
-    public init(model tf: Transformer, seqs: [PackedSequence], layers: [Int], workers: Int, spillDirectory: String? = nil,
-                shouldStop: () -> Bool = { false }, atTop: ((Int, [Float]) -> Void)? = nil,
+    public init(model tf: Transformer, seqs: [PackedSequence], layers: [Int], context: RunContext, spillDirectory: String? = nil,
+                atTop: ((Int, [Float]) -> Void)? = nil,
                 progress: (Int) -> Void = { _ in }) throws {
         self.layers = layers.sorted(); self.seqs = seqs; hidden = tf.config.hidden
         var off: [Int] = [], total = 0
@@ -39,50 +40,35 @@ public final class ResidualCache {
         storage = try HalfStorage(count: total, spillDirectory: spillDirectory)
         let base = storage.pointer, offs = off
         meanNorm = Array(repeating: 0, count: layers.count)
-        let w = max(1, workers)
-        let saved = BLAS.threads
-        if w > 1 { BLAS.threads = 1 }
-        defer { if w > 1 { BLAS.threads = saved } }
-        let lock = NSLock()
-        var next = 0, done = 0, stopped = false
         var normSum = [Double](repeating: 0, count: layers.count), rows = 0
         let wanted = self.layers
-        DispatchQueue.concurrentPerform(iterations: min(w, max(seqs.count, 1))) { _ in
-            while true {
-                lock.lock()
-                if stopped || next >= seqs.count { lock.unlock(); return }
-                let i = next; next += 1
-                lock.unlock()
-                var x = tf.embed(seqs[i])
-                let n = seqs[i].count * tf.config.hidden
-                var norms = [Double](repeating: 0, count: wanted.count)
-                var layer = 0, slot = 0
-                while slot < wanted.count {
-                    if wanted[slot] >= 0 {
-                        while layer <= wanted[slot] { x = tf.blockForward(layer, x, seqs[i], record: false).0; layer += 1 }
-                    }
-                    let dst = base + offs[i] + slot * n
-                    for j in 0..<n { dst[j] = floatToHalf(x[j]) }
-                    let d = tf.config.hidden
-                    for t in 0..<seqs[i].count {
-                        var s = 0.0
-                        for j in 0..<d { s += Double(x[t * d + j] * x[t * d + j]) }
-                        norms[slot] += s.squareRoot()
-                    }
-                    slot += 1
+        let done = context.pool.map(seqs.count, shouldStop: context.shouldStop, onResult: { i, norms in
+            for k in norms.indices { normSum[k] += norms[k] }
+            rows += seqs[i].count
+            progress(i + 1)
+        }) { i, _ -> [Double] in
+            var x = tf.embed(seqs[i])
+            let n = seqs[i].count * tf.config.hidden
+            var norms = [Double](repeating: 0, count: wanted.count)
+            var layer = 0, slot = 0
+            while slot < wanted.count {
+                if wanted[slot] >= 0 {
+                    while layer <= wanted[slot] { x = tf.blockForward(layer, x, seqs[i], record: false).0; layer += 1 }
                 }
-                atTop?(i, x)
-                lock.lock()
-                for k in norms.indices { normSum[k] += norms[k] }
-                rows += seqs[i].count
-                done += 1
-                let d = done
-                if shouldStop() { stopped = true }
-                lock.unlock()
-                progress(d)
+                let dst = base + offs[i] + slot * n
+                for j in 0..<n { dst[j] = floatToHalf(x[j]) }
+                let d = tf.config.hidden
+                for t in 0..<seqs[i].count {
+                    var s = 0.0
+                    for j in 0..<d { s += Double(x[t * d + j] * x[t * d + j]) }
+                    norms[slot] += s.squareRoot()
+                }
+                slot += 1
             }
+            atTop?(i, x)
+            return norms
         }
-        if stopped { throw EngineError.invalidArgument("interrupted") }
+        if done.count < seqs.count { throw Cancelled("caching residuals") }
         meanNorm = normSum.map { $0 / Double(max(rows, 1)) }
     }
 

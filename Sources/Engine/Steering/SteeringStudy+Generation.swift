@@ -11,7 +11,7 @@ extension SteeringStudy {
         let gen = Generator(model: model)
         gen.steering = set
         return try gen.solve(problems, prompts: prompts ?? problems.map { GSM8K.question($0.question) }, maxTokens: maxTokens,
-                             shouldStop: shouldStop, onFinish: onFinish)
+                             shouldStop: context.shouldStop, onFinish: onFinish)
     }
 
     /// Checks before any work that every validation and test prompt plus `maxTokens` fits the context.

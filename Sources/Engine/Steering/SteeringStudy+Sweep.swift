@@ -16,7 +16,7 @@ extension SteeringStudy {
         for s in 0..<max(1, config.seeds) {
             let r = t.train(layer: layer, train: trainIdx, val: valIdx, config: config, seed: baseSeed &+ UInt64(s), base: base)
             runs.append(r)
-            if r.interrupted || shouldStop() { break }
+            if r.interrupted || context.shouldStop() { break }
         }
         let best = runs.max { $0.bestVal < $1.bestVal }!
         return (runs, best)
@@ -24,34 +24,31 @@ extension SteeringStudy {
 
     /// Trains at every layer in `layers` and returns the validation layer curve.
     ///
-    /// Each finished layer is written to `runDir/layer-NN.json` (and its vector to `.safetensors`)
-    /// atomically; a rerun with the same arguments reads those back instead of retraining.
+    /// Each finished layer is written to the run directory (`SweepRunDirectory`); a rerun with the
+    /// same arguments, data and model reads the verified ones back instead of retraining
+    /// (`onNote` says which files were not trusted).
     /// The residual cache holds at most `cacheBudget` bytes: larger sweeps run in layer groups.
     public func sweep(layers: [Int], outDir: String, cacheBudget: Int, screenItems: Int,
-                      onLayer: (LayerResult, Bool) -> Void, onProgress: @escaping (String, Int, Int) -> Void) throws -> SweepResult {
+                      onLayer: (LayerResult, Bool) -> Void, onProgress: @escaping (String, Int, Int) -> Void,
+                      onNote: (String) -> Void = { _ in }) throws -> SweepResult {
         let runDir = "\(outDir)/\(model.name.replacingOccurrences(of: "/", with: "_"))/\(task)/sweep-\(runKey)"
-        try FileManager.default.createDirectory(atPath: runDir, withIntermediateDirectories: true)
-        let meta: [String: Any] = ["model": model.name, "task": task, "split_seed": splits.seed, "train": splits.train.count,
-                                   "val": splits.val.count, "test": splits.test.count, "config": config.description,
-                                   "train_docs": splits.train, "val_docs": splits.val, "test_docs": splits.test]
-        try writeAtomically(try JSONSerialization.data(withJSONObject: meta, options: [.prettyPrinted, .sortedKeys]), to: runDir + "/meta.json")
+        let dir = try SweepRunDirectory(path: runDir)
+        try dir.writeMeta(["model": model.name, "task": task, "split_seed": splits.seed, "train": splits.train.count,
+                           "val": splits.val.count, "test": splits.test.count, "config": config.description,
+                           "train_docs": splits.train, "val_docs": splits.val, "test_docs": splits.test,
+                           "data": dataset.path, "data_fingerprint": dataFingerprint, "model_fingerprint": modelFingerprint])
         var done: [Int: LayerResult] = [:]
         for l in layers {
-            let p = String(format: "%@/layer-%02d.json", runDir, l)
-            if let d = FileManager.default.contents(atPath: p), let r = try? LayerResult.decoder.decode(LayerResult.self, from: d) { done[l] = r }
+            let (r, problem) = dir.finished(l, layers: model.config.layers, hidden: model.config.hidden)
+            if let r = r { done[l] = r }
+            if let p = problem { onNote("  \(p): training layer \(l) again") }
         }
         var result = SweepResult(task: task, model: model.name, metricName: metricName, layers: [], baseMetric: 0, baseLow: 0,
                                  baseHigh: 0, runDir: runDir, screen: [], interrupted: false)
-        let todo = layers.filter { done[$0] == nil }
-        // Over the memory budget, the cache goes to a scratch file (one pass for all layers) unless
-        // spill=never, which runs layers in groups that fit, each group recomputing its residuals.
-        let fits = cacheBytes(layers: todo.count) <= cacheBudget
-        let toDisk = !todo.isEmpty && (spill == .always || (spill == .auto && !fits))
-        let perGroup = toDisk ? max(1, todo.count) : max(1, min(todo.count, cacheBudget / max(1, cacheBytes(layers: 1))))
+        let plan = SweepPlan(todo: layers.filter { done[$0] == nil }, all: layers, budget: cacheBudget, spill: spill) { self.cacheBytes(layers: $0) }
+        let todo = plan.todo, toDisk = plan.toDisk, groups = plan.groups
         var baseEval: (scores: [ItemScore], loss: Double)? = nil
         var cacheBytesMax = 0, cacheOnDisk = false, cachePasses = 0
-        var groups = stride(from: 0, to: todo.count, by: perGroup).map { Array(todo[$0..<min(todo.count, $0 + perGroup)]) }
-        if groups.isEmpty { groups = [[layers.first ?? 0]] }
         outer: for (gi, group) in groups.enumerated() {
             // The first pass also finishes the validation items' forward passes: the base model's scores.
             let fromCache = try prepare(layers: group, spillDirectory: toDisk ? runDir : nil, scoreBase: baseEval == nil) {
@@ -66,66 +63,42 @@ extension SteeringStudy {
             if baseEval == nil { baseEval = try trainer().evaluate(valIdx, layer: group[0], v: [Float](repeating: 0, count: model.config.hidden), config: config) }
             if gi == 0, let b = baseEval { baseEval = selectionBase(b) }
             if gi == 0 && screenItems > 0 { result.screen = gradientScreen(items: screenItems) }
-            // Layers are independent: with several cores, train one layer per core, each with
-            // single-threaded BLAS (small per-item GEMMs scale better across layers than across threads).
+            // Layers are independent: with several cores, train one layer per core (the pool gives each
+            // single-threaded BLAS, and the last one still training every thread).
             let pending = group.filter { todo.contains($0) }
-            let parallel = max(1, min(workers, pending.count))
-            let lock = NSLock()
-            var next = 0, failure: Error? = nil
-            var stepsDone = [Int: (Int, Int)]()
-            // Workers still training; when one is left (the others found no layer to take), it gets
-            // every BLAS thread back at its next step, so a slow low layer does not run on one core alone.
-            var active = parallel, lent = false
-            let saved = BLAS.threads
-            if parallel > 1 { BLAS.threads = 1 }
-            defer { if parallel > 1 { BLAS.threads = saved } }
-            DispatchQueue.concurrentPerform(iterations: parallel) { _ in
-                defer { lock.lock(); active -= 1; lock.unlock() }
-                let own: SteeringTrainer
-                do { own = try trainer() } catch { lock.lock(); failure = error; lock.unlock(); return }
-                if parallel > 1 {
-                    own.workers = 1
-                    own.beforeWork = {
-                        lock.lock(); defer { lock.unlock() }
-                        if active == 1 && !lent && saved > 1 { lent = true; BLAS.threads = saved }
-                    }
-                }
-                while true {
-                    lock.lock()
-                    if next >= pending.count || result.interrupted || failure != nil || shouldStop() {
-                        if shouldStop() { result.interrupted = true }
-                        lock.unlock(); return
-                    }
-                    let l = pending[next]; next += 1
-                    lock.unlock()
-                    do {
-                        let t0 = Date()
-                        let (runs, best) = try trainSeeds(layer: l, baseSeed: splits.seed &* 7919 &+ UInt64(l), base: baseEval, trainer: own) { s, n in
-                            // Progress from every worker goes through the lock: the sink is not thread-safe.
-                            lock.lock()
-                            defer { lock.unlock() }
-                            stepsDone[l] = (s, n)
-                            let d = stepsDone.values.reduce(0) { $0 + $1.0 }
-                            let total = stepsDone.values.first.map { $0.1 * pending.count } ?? 1
-                            onProgress(parallel > 1 ? "train layers \(pending.first!)…\(pending.last!) (\(parallel) at a time)" : "layer \(l)", parallel > 1 ? d : s,
-                                       parallel > 1 ? total : n)
-                        }
-                        if best.interrupted { lock.lock(); result.interrupted = true; lock.unlock(); return }
-                        let r = layerResult(l, runs: runs, best: best, seconds: Date().timeIntervalSince(t0))
-                        let enc = LayerResult.encoder
-                        let vec = SteeringVector(name: "\(task)-L\(l)", values: best.vector, layer: l, metadata: provenance(layer: l, run: best))
-                        try vec.saveSafetensors(to: String(format: "%@/layer-%02d.safetensors", runDir, l))
-                        try writeAtomically(try enc.encode(r), to: String(format: "%@/layer-%02d.json", runDir, l))
-                        lock.lock()
-                        done[l] = r
-                        onLayer(r, false)
-                        lock.unlock()
-                    } catch {
-                        lock.lock(); failure = error; lock.unlock(); return
-                    }
-                }
+            let parallel = max(1, min(context.workers, pending.count))
+            let trainers = try (0..<parallel).map { _ -> SteeringTrainer in
+                let t = try trainer()
+                if parallel > 1 { t.context = context.with(workers: 1) }
+                return t
             }
-            if let e = failure { throw e }
+            var stepsDone = [Int: (Int, Int)]()
+            let progressLock = NSLock()
+            var runStopped = false   // a run came back interrupted (guarded by progressLock)
+            _ = try WorkPool(workers: parallel).tryMap(pending.count, shouldStop: {
+                progressLock.lock(); defer { progressLock.unlock() }
+                return runStopped || context.shouldStop()
+            }, onResult: { _, r in
+                if let r = r { done[r.layer] = r; onLayer(r, false) }
+            }) { k, worker -> LayerResult? in
+                let l = pending[k]
+                let t0 = Date()
+                let (runs, best) = try trainSeeds(layer: l, baseSeed: splits.seed &* 7919 &+ UInt64(l), base: baseEval, trainer: trainers[worker]) { s, n in
+                    // Progress from every worker goes through one lock: the sink is not thread-safe.
+                    progressLock.lock()
+                    defer { progressLock.unlock() }
+                    stepsDone[l] = (s, n)
+                    let d = stepsDone.values.reduce(0) { $0 + $1.0 }
+                    let total = stepsDone.values.first.map { $0.1 * pending.count } ?? 1
+                    onProgress(parallel > 1 ? "train layers \(pending.first!)…\(pending.last!) (\(parallel) at a time)" : "layer \(l)", parallel > 1 ? d : s,
+                               parallel > 1 ? total : n)
+                }
+                if best.interrupted { progressLock.lock(); runStopped = true; progressLock.unlock(); return nil }
+                let r = layerResult(l, runs: runs, best: best, seconds: Date().timeIntervalSince(t0))
+                try dir.save(r, vector: SteeringVector(name: "\(task)-L\(l)", values: best.vector, layer: l, metadata: provenance(layer: l, run: best)))
+                return r
+            }
+            if runStopped || context.shouldStop() { result.interrupted = true }
             if result.interrupted { break outer }
         }
         for l in layers { if let r = done[l] { result.layers.append(r) } }

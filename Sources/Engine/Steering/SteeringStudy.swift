@@ -25,8 +25,8 @@ public final class SteeringStudy {
     let seqs: [PackedSequence]
     public let trainIdx: [Int], valIdx: [Int]
     public private(set) var cache: ResidualCache?
-    public var workers = ProcessInfo.processInfo.activeProcessorCount
-    public var shouldStop: () -> Bool = { false }
+    /// Workers and the stop request for caching, training and sweeps.
+    public var context = RunContext()
     /// What a sweep does when its residual cache exceeds the memory budget.
     public var spill: SpillPolicy = .auto
     /// Every item of the task's file as a multiple-choice item; the splits index into it.
@@ -79,8 +79,8 @@ public final class SteeringStudy {
         let lock = NSLock()
         var base: [Int: (score: ItemScore, loss: Double)] = [:]
         let zero = [Float](repeating: 0, count: model.config.hidden)
-        cache = try ResidualCache(model: tf, seqs: seqs, layers: layers, workers: workers, spillDirectory: spillDirectory,
-                                  shouldStop: shouldStop, atTop: scoreBase ? { i, x in
+        cache = try ResidualCache(model: tf, seqs: seqs, layers: layers, context: context, spillDirectory: spillDirectory,
+                                  atTop: scoreBase ? { i, x in
             guard isVal.contains(i) else { return }
             let chars = its[i].choiceChars
             let ev = tf.steer(self.seqs[i], residual: x, layer: top, v: zero, gold: its[i].gold, choiceChars: chars,
@@ -95,8 +95,7 @@ public final class SteeringStudy {
     public func trainer() throws -> SteeringTrainer {
         guard let c = cache else { throw EngineError.invalidArgument("residual cache not prepared") }
         let t = SteeringTrainer(model: model, cache: c, items: items, seqs: seqs)
-        t.workers = workers
-        t.shouldStop = shouldStop
+        t.context = context
         if generative {
             t.verdicts = { [unowned self] layer, v in
                 v.allSatisfy({ $0 == 0 }) ? self.baseValidationVerdicts() : (try? self.validationVerdicts([(layer, v)])) ?? []
@@ -120,12 +119,33 @@ public final class SteeringStudy {
         return sum.map { $0 / Double(max(k, 1)) }
     }
 
-    /// A short stable key of everything that determines a sweep's per-layer results.
+    /// A short stable key of everything that determines a sweep's per-layer results: the model
+    /// (name, shape and file fingerprint), the task's data (content hash), the splits and every
+    /// hyperparameter. Changing any of them starts a fresh run directory.
     public var runKey: String {
-        let s = "\(model.name)|\(model.config.hidden)|\(model.config.layers)|\(task)|\(splits.seed)|\(splits.train.count)|\(splits.val.count)|\(splits.test.count)|\(config.description)"
+        let s = "\(model.name)|\(model.config.hidden)|\(model.config.layers)|\(modelFingerprint)|\(task)|\(dataFingerprint)|\(splits.seed)|\(splits.train.count)|\(splits.val.count)|\(splits.test.count)|\(config.description)"
+        return String(SteeringStudy.fnv1a(Data(s.utf8)), radix: 16)
+    }
+
+    /// The task file's content hash (FNV-1a 64 of its bytes).
+    public var dataFingerprint: String {
+        String(SteeringStudy.fnv1a(FileManager.default.contents(atPath: dataset.path) ?? Data()), radix: 16)
+    }
+
+    /// The model's identity: its registry sha256 when it has one, else the size and modification
+    /// time of its file (or directory's weights), cheap to read on every sweep.
+    public var modelFingerprint: String {
+        if let sha = ModelRegistry.ggufModels.first(where: { $0.name == model.name })?.sha256 { return sha }
+        let a = try? FileManager.default.attributesOfItem(atPath: model.path)
+        let size = (a?[.size] as? NSNumber)?.int64Value ?? -1
+        let time = (a?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
+        return "\(size)@\(Int64(time))"
+    }
+
+    static func fnv1a(_ d: Data) -> UInt64 {
         var h: UInt64 = 0xCBF2_9CE4_8422_2325
-        for b in s.utf8 { h ^= UInt64(b); h = h &* 0x100_0000_01B3 }
-        return String(h, radix: 16)
+        for b in d { h ^= UInt64(b); h = h &* 0x100_0000_01B3 }
+        return h
     }
 }
 

@@ -59,11 +59,7 @@ public final class SteeringTrainer {
     public let cache: ResidualCache
     public let items: [MCItem]        // all items the cache holds, same order
     let seqs: [PackedSequence]
-    public var workers = ProcessInfo.processInfo.activeProcessorCount
-    /// Called on the training thread before each step and each validation item (a sweep uses it to
-    /// give a lone remaining worker more BLAS threads).
-    public var beforeWork: (() -> Void)?
-    public var shouldStop: () -> Bool = { false }
+    public var context = RunContext()
     /// Called after each training step with (steps done, steps planned).
     public var onStep: (Int, Int) -> Void = { _, _ in }
     /// Validation scores by another route than the cached forward (GSM8K: exact match of greedy
@@ -78,27 +74,14 @@ public final class SteeringTrainer {
 
     /// Scores of items `idx` with vector v at `layer` (v = zeros gives the base model).
     public func evaluate(_ idx: [Int], layer: Int, v: [Float], config: TrainConfig) -> (scores: [ItemScore], loss: Double) {
-        var out = [ItemScore?](repeating: nil, count: idx.count)
-        var losses = [Double](repeating: 0, count: idx.count)
-        let saved = BLAS.threads
-        if workers > 1 { BLAS.threads = 1 }
-        defer { if workers > 1 { BLAS.threads = saved } }
-        let lock = NSLock()
-        var next = 0
-        DispatchQueue.concurrentPerform(iterations: max(1, min(workers, idx.count))) { _ in
-            while true {
-                lock.lock(); let k = next; next += 1; lock.unlock()
-                if k >= idx.count { return }
-                if workers == 1 { beforeWork?() }
-                let i = idx[k]
-                let ev = model.transformer.steer(seqs[i], residual: cache.residual(i, layer: layer), layer: layer, v: v,
-                                                 gold: items[i].gold, choiceChars: chars(i), loss: config.loss,
-                                                 normalize: config.normalize, wantGrad: false)
-                let sc = ItemScore(doc: items[i].doc, gold: items[i].gold, ll: ev.ll, choiceChars: chars(i))
-                lock.lock(); out[k] = sc; losses[k] = ev.loss; lock.unlock()
-            }
+        let r = context.pool.map(idx.count) { k, _ -> (ItemScore, Double) in
+            let i = idx[k]
+            let ev = model.transformer.steer(seqs[i], residual: cache.residual(i, layer: layer), layer: layer, v: v,
+                                             gold: items[i].gold, choiceChars: chars(i), loss: config.loss,
+                                             normalize: config.normalize, wantGrad: false)
+            return (ItemScore(doc: items[i].doc, gold: items[i].gold, ll: ev.ll, choiceChars: chars(i)), ev.loss)
         }
-        return (out.compactMap { $0 }, losses.reduce(0, +) / Double(max(1, idx.count)))
+        return (r.map { $0.0 }, r.reduce(0.0) { $0 + $1.1 } / Double(max(1, idx.count)))
     }
 
     func metric(_ s: [ItemScore], _ c: TrainConfig) -> Double { EvalSummary(s).metric(norm: c.normalize) }
@@ -128,21 +111,15 @@ public final class SteeringTrainer {
             let order = trainIdx.shuffled(using: &rng)
             var lossSum = 0.0
             for b in stride(from: 0, to: order.count, by: c.batch) {
-                if shouldStop() { interrupted = true; break epochs }
-                beforeWork?()
+                if context.shouldStop() { interrupted = true; break epochs }
                 let batch = Array(order[b..<min(order.count, b + c.batch)])
-                var grads = [[Float]](repeating: [], count: batch.count), losses = [Double](repeating: 0, count: batch.count)
-                let w = min(workers, batch.count)
-                let saved = BLAS.threads
-                if w > 1 { BLAS.threads = 1 }
                 let vv = v
-                DispatchQueue.concurrentPerform(iterations: batch.count) { k in
+                let evs = context.pool.map(batch.count) { k, _ -> SteeringEval in
                     let i = batch[k]
-                    let ev = model.transformer.steer(seqs[i], residual: cache.residual(i, layer: layer), layer: layer, v: vv,
-                                                     gold: items[i].gold, choiceChars: chars(i), loss: c.loss, normalize: c.normalize)
-                    grads[k] = ev.grad; losses[k] = ev.loss
+                    return model.transformer.steer(seqs[i], residual: cache.residual(i, layer: layer), layer: layer, v: vv,
+                                                   gold: items[i].gold, choiceChars: chars(i), loss: c.loss, normalize: c.normalize)
                 }
-                if w > 1 { BLAS.threads = saved }
+                let grads = evs.map { $0.grad }, losses = evs.map { $0.loss }
                 var g = [Double](repeating: 0, count: d)
                 for gr in grads { for j in 0..<d { g[j] += Double(gr[j]) / Double(batch.count) } }
                 for j in 0..<d { g[j] += 2 * c.l2 * Double(v[j]) }

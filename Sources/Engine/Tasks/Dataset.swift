@@ -41,17 +41,18 @@ public struct Dataset {
     ]
     public static var taskNames: [String] { tasks.map { $0.name } }
 
-    /// Directories searched for data, in order: the configured one, $AFT_DATA, ./data, ../shared/data, shared/data.
-    public static func searchDirs(configured: String?) -> [String] {
-        var dirs: [String] = []
-        if let c = configured { dirs.append((c as NSString).expandingTildeInPath) }
-        if let e = ProcessInfo.processInfo.environment["AFT_DATA"] { dirs.append(e) }
+    /// Directories searched for a built-in task's file when no data directory is given, in order:
+    /// $AFT_DATA, ./data, ../shared/data, shared/data. The application may add its own (the shell
+    /// adds the `shared/data` beside the checkout its binary was built in).
+    nonisolated(unsafe) public static var defaultSearchDirs: [String] = {
         let cwd = FileManager.default.currentDirectoryPath
-        dirs += [cwd + "/data", cwd + "/../shared/data", cwd + "/shared/data"]
-        // Next to the checkout the binary was built in (…/repo/.build/release/aft → …/shared/data).
-        var exe = URL(fileURLWithPath: CommandLine.arguments.first ?? "").resolvingSymlinksInPath().deletingLastPathComponent()
-        for _ in 0..<5 { exe = exe.deletingLastPathComponent(); dirs.append(exe.path + "/shared/data") }
-        return dirs
+        return (ProcessInfo.processInfo.environment["AFT_DATA"].map { [$0] } ?? []) + [cwd + "/data", cwd + "/../shared/data", cwd + "/shared/data"]
+    }()
+
+    /// Where a built-in task is looked for: only the configured directory when there is one (a
+    /// wrong `set data=` is reported, not silently replaced by another copy), else `defaultSearchDirs`.
+    public static func searchDirs(configured: String?) -> [String] {
+        configured.map { [($0 as NSString).expandingTildeInPath] } ?? defaultSearchDirs
     }
 
     /// Loads a built-in task by name, or any JSONL file in one of the supported layouts.
@@ -114,6 +115,9 @@ public struct Dataset {
                 gen.append(GenItem(doc: doc, question: q, answer: a))
             }
             doc += 1
+        }
+        guard !items.isEmpty || !gen.isEmpty else {
+            throw EngineError.dataset(path: path, line: 1, message: "no items: the file is empty (a score over no items would mean nothing)")
         }
         return Dataset(name: name, path: path, layout: lay ?? .arc, items: items, genItems: gen)
     }
