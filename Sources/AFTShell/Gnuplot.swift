@@ -102,7 +102,7 @@ final class GnuplotRenderer: ChartRenderer {
     }
 
     func run(_ script: String) throws -> String {
-        guard let bin = binary else { throw Failure.missing }
+        guard let bin = binary else { throw ChartToolMissing(Failure.missing.description) }
         let p = Process()
         p.executableURL = URL(fileURLWithPath: bin)
         let inp = Pipe(), out = Pipe(), err = Pipe()

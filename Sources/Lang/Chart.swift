@@ -66,3 +66,10 @@ public struct Heatmap: Equatable {
 public protocol ChartRenderer: AnyObject {
     func render(_ chart: Chart, dir: String, files: Bool, inline: Bool) throws -> (files: [String], text: String?)
 }
+
+/// The drawing tool is not installed: the chart's data and script were written, only the picture is missing.
+/// Not a failure of the command (the data is what matters); other render errors are.
+public struct ChartToolMissing: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}

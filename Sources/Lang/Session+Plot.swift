@@ -56,12 +56,14 @@ extension Session {
             guard r.bestEpoch < r.history.count, r.history[r.bestEpoch].valLoss.isFinite else { return nil }
             return (Double(r.bestEpoch), r.history[r.bestEpoch].valLoss, r.seed == t.selectedSeed ? "early stop: epoch \(r.bestEpoch)" : "")
         }
-        let metric: (EpochRecord) -> Double = t.metricName == "acc_norm" ? { $0.valAccNorm } : { $0.valAcc }
+        let metric: (EpochRecord) -> Double = t.primaryNorm ? { $0.valAccNorm } : { $0.valAcc }
+        // Selected on the loss with the metric from generation (GSM8K, select=loss): no metric per epoch to draw.
+        guard t.runs.contains(where: { r in r.history.contains { metric($0).isFinite } }) else { return [loss] }
         var val = Chart(name: "train-val", title: "\(t.name): validation \(t.metricName) per epoch (epoch 0 = base)", xLabel: "epoch",
                         yLabel: "validation \(t.metricName)",
                         series: t.runs.map { r in .init(label: many ? "seed \(r.seed)" : "validation", points: pts(r, metric), withPoints: true) })
         val.marks = t.runs.compactMap { r in
-            guard r.bestEpoch < r.history.count else { return nil }
+            guard r.bestEpoch < r.history.count, metric(r.history[r.bestEpoch]).isFinite else { return nil }
             return (Double(r.bestEpoch), metric(r.history[r.bestEpoch]), r.seed == t.selectedSeed ? "early stop: epoch \(r.bestEpoch)" : "")
         }
         return [loss, val]
@@ -77,21 +79,29 @@ extension Session {
                              at: s.positional.first?.location)
         }
         let charts = v.result.charts(what: str(s.named("what")))
-        let mode = settings["plot"] ?? "both"
+        let mode = settings.plot.rawValue
         let dir = (str(s.named("to")).map { ($0 as NSString).expandingTildeInPath }) ?? runDir
         guard let renderer = chartRenderer else {
             output("charts need the shell's gnuplot renderer; data is in \(runDir)")
             return
         }
+        var failures: [String] = []
         for c in charts {
             do {
                 let (files, text) = try renderer.render(c, dir: dir, files: mode != "inline", inline: mode != "file")
                 if let t = text { output(t) }
                 cellChartFiles += files
                 if !files.isEmpty { output("  wrote " + files.joined(separator: ", ")) }
+            } catch let e as ChartToolMissing {
+                output("plot: \(e) — results are still in \(runDir)")
             } catch {
-                output("plot: \(error) — results are still in \(runDir)")
+                failures.append("\(c.name): \(error)")
             }
+        }
+        // Every chart is tried; any that could not be written makes the command fail (exit 1 in a script).
+        if !failures.isEmpty {
+            throw Diagnostic(.runtime, "plot could not write " + failures.joined(separator: "; ") + " (results are still in \(runDir))",
+                             at: s.named("to")?.valueLocation ?? s.location)
         }
     }
 }

@@ -140,6 +140,42 @@ final class GGUFReaderTests: XCTestCase {
         }
     }
 
+    /// A key given twice, or tensors for more blocks than block_count, is refused, not read as a smaller model.
+    func testDuplicateKeysAndExtraBlocksAreRefused() throws {
+        var w = GGUFWriter()
+        w.add("general.architecture", string: "llama")
+        w.add("llama.block_count", u32: 1)
+        w.add("llama.block_count", u32: 3)
+        XCTAssertThrowsError(try GGUFFile(path: write(w.bytes(), "dup.gguf"))) { e in
+            XCTAssertTrue("\(e)".contains("'llama.block_count' appears twice"), "\(e)")
+        }
+        var v = GGUFWriter()
+        v.add("general.architecture", string: "llama")
+        v.add("llama.block_count", u32: 1)
+        v.add("tokenizer.ggml.tokens", strings: ["a", "b", "c"])
+        v.add("llama.embedding_length", u32: 4)
+        v.add("llama.attention.head_count", u32: 2)
+        v.add("llama.feed_forward_length", u32: 8)
+        v.tensor("token_embd.weight", ne: [4, 3], f32: (0..<12).map { Float($0) * 0.5 })
+        v.tensor("blk.2.attn_norm.weight", ne: [4], f32: [1, 2, 3, 4])
+        let g = try GGUFFile(path: write(v.bytes(), "extra.gguf"))
+        XCTAssertThrowsError(try Transformer(config: try ModelConfig(gguf: g), weights: GGUFWeights(file: g))) { e in
+            XCTAssertTrue("\(e)".contains("tensors for layer 2 but its config says 1 layers"), "\(e)")
+        }
+    }
+
+    /// A vector file with a non-finite value or a matrix instead of a row is refused with the tensor and index.
+    func testVectorFilesAreVerifiedOnLoad() throws {
+        let good = SteeringVector(name: "v", values: [1, 2, 3], layer: 2, metadata: ["task": "arc-easy"])
+        try good.saveSafetensors(to: dir + "/v.safetensors")
+        XCTAssertEqual(try SteeringVector.loadSafetensors(dir + "/v.safetensors").values, [1, 2, 3])
+        let bad = SteeringVector(name: "v", values: [1, .nan, 3], layer: 2, metadata: [:])
+        try bad.saveSafetensors(to: dir + "/nan.safetensors")
+        XCTAssertThrowsError(try SteeringVector.loadSafetensors(dir + "/nan.safetensors")) { e in
+            XCTAssertTrue("\(e)".contains("non-finite value") && "\(e)".contains("index 1"), "\(e)")
+        }
+    }
+
     func testUnpermuteInvertsLlamaCppPermute() {
         // llama.cpp: w.reshape(heads, 2, hd/2, cols).swapaxes(1, 2)
         let heads = 2, hd = 4, cols = 3

@@ -40,6 +40,8 @@ public final class GGUFFile {
         for i in 0..<Int(nKV) {
             let key = try GGUFFile.readString(&r, "metadata key #\(i)")
             let type = try r.read(UInt32.self, "type of '\(key)'")
+            // A key given twice would make the file mean two things (which block_count is it?).
+            guard meta[key] == nil else { throw EngineError.malformed(path: path, what: "metadata key '\(key)' appears twice") }
             meta[key] = try GGUFFile.readValue(&r, type: type, key: key, depth: 0)
         }
         metadata = meta

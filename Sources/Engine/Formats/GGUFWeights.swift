@@ -7,6 +7,7 @@ public final class GGUFWeights: WeightSource {
     public init(file: GGUFFile) { self.file = file }
 
     public func has(_ name: String) -> Bool { file.tensors[name] != nil }
+    public var names: [String] { Array(file.tensors.keys) }
 
     public func tensor(_ name: String) throws -> Tensor {
         guard let info = file.tensors[name] else { throw EngineError.missingTensor(path: path, tensor: name) }

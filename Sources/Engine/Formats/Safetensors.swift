@@ -88,6 +88,7 @@ public final class SafetensorsWeights: WeightSource {
     }
 
     public func has(_ name: String) -> Bool { index[name]?.entries[name] != nil }
+    public var names: [String] { Array(index.keys) }
 
     public func tensor(_ name: String) throws -> Tensor {
         guard let f = index[name] else { throw EngineError.missingTensor(path: path, tensor: name) }

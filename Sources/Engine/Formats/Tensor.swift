@@ -13,4 +13,21 @@ public protocol WeightSource {
     var format: ModelFormat { get }
     func has(_ name: String) -> Bool
     func tensor(_ name: String) throws -> Tensor
+    /// Every tensor name the source holds.
+    var names: [String] { get }
+}
+
+extension WeightSource {
+    /// The highest layer index in a per-layer tensor name (`blk.N.` in GGUF, `layers.N.` / `h.N.` in
+    /// Hugging Face files), so a block count smaller than the file's blocks is caught, not truncated.
+    public var highestLayerIndex: Int? {
+        var best: Int? = nil
+        for n in names {
+            let parts = n.split(separator: ".")
+            for (i, p) in parts.enumerated() where i + 1 < parts.count && (p == "blk" || p == "layers" || p == "h") {
+                if let k = Int(parts[i + 1]) { best = max(best ?? k, k) }
+            }
+        }
+        return best
+    }
 }

@@ -29,6 +29,10 @@ public final class LanguageModel {
             config = c
             transformer = try Transformer(config: c, weights: SafetensorsWeights(directory: d))
         }
+        // Every id the tokenizer can produce must have an embedding row (no silent clamping).
+        guard tokenizer.tokens.count <= config.vocabSize else {
+            throw EngineError.malformed(path: path, what: "the tokenizer has \(tokenizer.tokens.count) tokens but the embedding table has \(config.vocabSize) rows")
+        }
         loadSeconds = Date().timeIntervalSince(t0)
     }
 }

@@ -19,6 +19,9 @@ public final class Transformer {
 
     public init(config: ModelConfig, weights: WeightSource) throws {
         self.config = config
+        if let top = weights.highestLayerIndex, top >= config.layers {
+            throw EngineError.malformed(path: weights.path, what: "the file has tensors for layer \(top) but its config says \(config.layers) layers")
+        }
         let w = try WeightReader(weights, config).load()
         embed = w.embed; positionTable = w.positions; head = w.head; headBias = w.headBias
         finalNorm = w.finalNorm; blocks = w.blocks

@@ -18,7 +18,8 @@ public struct ItemScore: Equatable {
 
     /// One JSONL line: {"doc", "gold", "ll", "pred", "pred_norm"}.
     public var jsonLine: String {
-        let lls = ll.map { String(format: "%.6f", $0) }.joined(separator: ", ")
+        // A non-finite log-likelihood is written as null: JSON has no nan.
+        let lls = ll.map { $0.isFinite ? String(format: "%.6f", $0) : "null" }.joined(separator: ", ")
         return "{\"doc\": \(doc), \"gold\": \(gold), \"ll\": [\(lls)], \"pred\": \(pred), \"pred_norm\": \(predNorm)}"
     }
 }
@@ -26,6 +27,9 @@ public struct ItemScore: Equatable {
 /// Scores multiple-choice items the way lm-evaluation-harness does, computing each context once.
 public final class Scorer {
     public let model: LanguageModel
+    /// Items whose context was cut from the left to fit `maxLength` (see `packed`), so far.
+    public private(set) var truncatedItems = 0
+    let truncationLock = NSLock()
     public init(model: LanguageModel) { self.model = model }
 
     /// lm-eval's `_encode_pair`: trailing context spaces move to the continuation; continuation
@@ -98,6 +102,17 @@ extension Scorer {
     /// The item as one packed sequence (shared context + one segment per choice), for training.
     public func packed(_ item: MCItem) -> PackedSequence {
         let pairs = item.continuations.map { encodePair(context: item.context, continuation: $0) }
-        return PackedSequence(context: pairs[0].ctx, continuations: pairs.map { $0.cont })
+        var ctx = pairs[0].ctx
+        // Longer than the model's context: the context is cut from the left so the longest choice
+        // still fits, as lm-eval cuts (context + continuation) to its last max_length + 1 tokens.
+        let longest = pairs.map { $0.cont.count }.max() ?? 0
+        if ctx.count + longest > maxLength + 1 {
+            ctx = Array(ctx.suffix(max(1, maxLength + 1 - longest)))
+            truncationLock.lock(); truncatedItems += 1; truncationLock.unlock()
+        }
+        return PackedSequence(context: ctx, continuations: pairs.map { $0.cont })
     }
+
+    /// The longest input scored: the model's context (`max_position_embeddings`), else lm-eval's default 2048.
+    public var maxLength: Int { model.config.maxPositions ?? 2048 }
 }

@@ -41,6 +41,12 @@ public struct SteeringVector {
         let obj = try? JSONSerialization.jsonObject(with: d.subdata(in: 8..<(8 + n))) as? [String: Any]
         let meta = (obj?["__metadata__"] as? [String: String]) ?? [:]
         guard let layer = meta["layer"].flatMap(Int.init) else { throw EngineError.malformed(path: path, what: "no 'layer' in metadata") }
+        guard t.shape.count == 1, !t.data.isEmpty else {
+            throw EngineError.malformed(path: path, what: "tensor 'steering.vector' has shape \(t.shape); a steering vector is one row of hidden-size floats")
+        }
+        if let bad = t.data.firstIndex(where: { !$0.isFinite }) {
+            throw EngineError.malformed(path: path, what: "tensor 'steering.vector' has a non-finite value (\(t.data[bad])) at index \(bad)")
+        }
         return SteeringVector(name: meta["name"] ?? (path as NSString).lastPathComponent, values: t.data, layer: layer, metadata: meta)
     }
 
@@ -72,6 +78,9 @@ public func writeAtomically(_ data: Data, to path: String) throws {
     let dir = (path as NSString).deletingLastPathComponent
     if !dir.isEmpty { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
     let tmp = path + ".tmp-\(getpid())"
-    guard FileManager.default.createFile(atPath: tmp, contents: data) else { throw EngineError.io(path: path, message: "cannot write") }
+    guard FileManager.default.createFile(atPath: tmp, contents: data) else {
+        unlink(tmp)   // a partial temporary file (a full disk) is not left behind
+        throw EngineError.io(path: path, message: "cannot write (disk full, or the directory is not writable?)")
+    }
     if rename(tmp, path) != 0 { unlink(tmp); throw EngineError.io(path: path, message: "cannot rename into place") }
 }

@@ -72,6 +72,7 @@ extension Tokenizer {
             let preDesc = String(describing: o["pre_tokenizer"] ?? "")
             let pre: PreTokenizer = preDesc.contains("\\p{N}|") || preDesc.contains("?\\p{L}+|\\p{N}") ? .qwen2 : .gpt2
             let nfc = String(describing: o["normalizer"] ?? "").contains("NFC")
+            try Tokenizer.checkIds(vocabObj.map { ($0.key, $0.value.intValue) } + added, file: tj)
             var tokens = [String](repeating: "", count: vocabObj.count)
             for (t, id) in vocabObj where id.intValue < tokens.count { tokens[id.intValue] = t }
             for (t, id) in added {
@@ -90,6 +91,7 @@ extension Tokenizer {
         guard let vocabObj = try? JSONSerialization.jsonObject(with: vd) as? [String: NSNumber] else {
             throw EngineError.tokenizer("\(vj): not a JSON object of token ids")
         }
+        try Tokenizer.checkIds(vocabObj.map { ($0.key, $0.value.intValue) }, file: vj)
         var tokens = [String](repeating: "", count: vocabObj.count)
         for (t, id) in vocabObj where id.intValue < tokens.count { tokens[id.intValue] = t }
         let merges = String(decoding: md, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: true)
@@ -99,6 +101,7 @@ extension Tokenizer {
            let co = try? JSONSerialization.jsonObject(with: cd) as? [String: Any],
            let dec = co["added_tokens_decoder"] as? [String: [String: Any]] {
             for (k, v) in dec { if let id = Int(k), let c = v["content"] as? String { added.append((c, id)) } }
+            try Tokenizer.checkIds(added, file: dir + "/tokenizer_config.json")
             for (t, id) in added where id >= tokens.count {
                 tokens += [String](repeating: "", count: id - tokens.count + 1); tokens[id] = t
             }
@@ -136,5 +139,14 @@ extension Tokenizer {
               let single = p["single"] as? [[String: Any]], let first = single.first,
               let sp = first["SpecialToken"] as? [String: Any], let name = sp["id"] as? String else { return (nil, false) }
         return (added.first { $0.0 == name }?.1, true)
+    }
+}
+
+extension Tokenizer {
+    /// Token ids a vocabulary may use: 0 ≤ id < 16,777,216 (a negative or absurd id would index out of bounds or ask for gigabytes).
+    static func checkIds(_ pairs: [(String, Int)], file: String) throws {
+        if let (t, id) = pairs.first(where: { $0.1 < 0 || $0.1 >= 1 << 24 }) {
+            throw EngineError.tokenizer("\(file): token '\(t.prefix(40))' has id \(id); ids must be in 0..<16777216")
+        }
     }
 }

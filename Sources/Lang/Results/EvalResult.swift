@@ -18,6 +18,11 @@ public struct EvalResult: CommandResult {
         r += String(format: "  acc      %.4f  [%.4f, %.4f]\n", s.acc, a0, a1)
         r += String(format: "  acc_norm %.4f  [%.4f, %.4f]\n", s.accNorm, b0, b1)
         r += String(format: "  %.1f s, %.2f items/s (95%% Wilson intervals)", seconds, Double(s.n) / max(seconds, 1e-9))
+        // A NaN or infinite log-likelihood means the numbers broke down: said, never silently scored as wrong.
+        let broken = scores.filter { $0.ll.contains { !$0.isFinite } }
+        if let first = broken.first {
+            r += "\n  warning: \(broken.count) item(s) have non-finite log-likelihoods (first: doc \(first.doc)); their verdicts mean nothing"
+        }
         return r
     }
 

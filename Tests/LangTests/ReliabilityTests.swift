@@ -1,0 +1,58 @@
+@testable import Engine
+import Foundation
+@testable import Lang
+import XCTest
+
+/// Hostile inputs get a clear error naming what was wrong, and lose nothing (issue: reliability).
+final class ReliabilityTests: XCTestCase {
+    var tmp = ""
+    override func setUpWithError() throws {
+        tmp = NSTemporaryDirectory() + "aft-rel-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: true)
+    }
+    override func tearDown() { try? FileManager.default.removeItem(atPath: tmp) }
+
+    /// A negative (or absurd) token id in tokenizer.json, vocab.json or tokenizer_config.json is refused with the file and token.
+    func testTokenizerIdsOutOfRangeAreRefused() throws {
+        let tj = #"{"model": {"type": "BPE", "vocab": {"a": 0, "b": -3}, "merges": []}, "added_tokens": []}"#
+        try tj.write(toFile: tmp + "/tokenizer.json", atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try Tokenizer(directory: tmp)) { e in
+            XCTAssertTrue("\(e)".contains("tokenizer.json") && "\(e)".contains("'b' has id -3"), "\(e)")
+        }
+        let big = #"{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "added_tokens": [{"id": 99999999999, "content": "<x>"}]}"#
+        try big.write(toFile: tmp + "/tokenizer.json", atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try Tokenizer(directory: tmp)) { e in XCTAssertTrue("\(e)".contains("'<x>' has id 99999999999"), "\(e)") }
+        try FileManager.default.removeItem(atPath: tmp + "/tokenizer.json")
+        try #"{"a": 0, "b": -1}"#.write(toFile: tmp + "/vocab.json", atomically: true, encoding: .utf8)
+        try "#version: 0.2\n".write(toFile: tmp + "/merges.txt", atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try Tokenizer(directory: tmp)) { e in XCTAssertTrue("\(e)".contains("vocab.json") && "\(e)".contains("id -1"), "\(e)") }
+    }
+
+    /// An empty task file is an error, not "acc 0.0000".
+    func testEmptyDatasetIsRefused() throws {
+        try "\n\n".write(toFile: tmp + "/empty.jsonl", atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try Dataset.load(tmp + "/empty.jsonl")) { e in XCTAssertTrue("\(e)".contains("no items"), "\(e)") }
+    }
+
+    /// `set data=DIR` is the only place looked in: a wrong one is named, not replaced by another copy.
+    func testConfiguredDataDirectoryIsNotSilentlyReplaced() throws {
+        XCTAssertThrowsError(try Dataset.load("arc-easy", dataDir: tmp + "/nonexistent")) { e in
+            XCTAssertTrue("\(e)".contains(tmp + "/nonexistent") && !"\(e)".contains("shared/data"), "\(e)")
+        }
+    }
+
+    /// Usage errors from the language: a fractional layer, an unknown help topic, a bad setting (nothing applied).
+    func testLanguageRefusesWhatItWouldOtherwiseGuess() throws {
+        let s = Session(output: { _ in })
+        XCTAssertThrowsError(try s.run(source: "help nosuch", file: "r.aft")) { e in
+            XCTAssertEqual((e as? Diagnostic)?.kind, .usage); XCTAssertTrue("\(e)".contains("unknown command 'nosuch'"), "\(e)")
+        }
+        XCTAssertThrowsError(try s.run(source: "set seed=3 threads=0", file: "r.aft")) { e in XCTAssertTrue("\(e)".contains("threads"), "\(e)") }
+        XCTAssertEqual(s.settings.seed, 0, "a statement with a bad setting applies none of them")
+        try s.run(source: "set seed=3 keywords.math=\"calculate, how many\" plot=file", file: "r.aft")
+        XCTAssertEqual(s.settings.seed, 3); XCTAssertEqual(s.settings.plot, .file)
+        XCTAssertEqual(s.settings.keywords["math"], ["calculate", "how many"])
+        XCTAssertThrowsError(try s.run(source: "set nosuch=1", file: "r.aft")) { e in XCTAssertTrue("\(e)".contains("nosuch"), "\(e)") }
+        XCTAssertTrue(s.settings.changed.contains { $0.key == "keywords.math" })
+    }
+}
