@@ -17,6 +17,8 @@ public enum EngineError: Error, CustomStringConvertible, Equatable {
     case unknownTask(String, known: [String])
     case invalidArgument(String)
     case io(path: String, message: String)
+    /// A built-in task's file is in none of the data directories searched.
+    case dataNotFound(file: String, lookedIn: [String])
 
     public var description: String {
         switch self {
@@ -39,6 +41,7 @@ public enum EngineError: Error, CustomStringConvertible, Equatable {
         case .unknownTask(let t, let k): return "unknown task '\(t)' (known: \(k.joined(separator: ", ")))"
         case .invalidArgument(let m): return m
         case .io(let p, let m): return "\(p): \(m)"
+        case .dataNotFound(let f, let dirs): return "\(f): data file not found; looked in:\n" + dirs.map { "  \($0)" }.joined(separator: "\n")
         }
     }
 }

@@ -41,7 +41,7 @@ extension Session {
         for t in taskNames {
             let ds: Dataset
             do { ds = try Dataset.load(t, dataDir: settings.data) } catch {
-                throw Diagnostic(.runtime, "task \(t): \(error)", at: s.named("tasks")?.valueLocation ?? s.location)
+                throw Diagnostic(.runtime, "task \(t): \(error)" + ((error as? EngineError).map(Session.hint) ?? ""), at: s.named("tasks")?.valueLocation ?? s.location)
             }
             let own = try vecs.filter { $0.metadata["task"] == t }.map { try providedSplits($0, count: ds.count, at: s) }
             // The test split of the first vector on this task (or a seeded split for a task no vector was trained on).

@@ -101,7 +101,7 @@ public final class Session {
                 do { try execute(s) }
                 catch let c as Cancelled { output(c.description) }   // Ctrl-C: not an error; the script stops below
                 catch let d as Diagnostic { throw located(d) }
-                catch let e as EngineError { throw located(Diagnostic(.runtime, e.description, at: s.location)) }
+                catch let e as EngineError { throw located(Diagnostic(.runtime, e.description + Session.hint(for: e), at: s.location)) }
                 catch { throw located(Diagnostic(.runtime, "\(error)", at: s.location)) }
             }
             if cancelled { interrupted = true }
@@ -130,5 +130,15 @@ public final class Session {
         variables["_"] = v
         cellResult = v
         if let n = s.assignTo { variables[n] = v }
+    }
+}
+
+extension Session {
+    /// What the user can do about an engine error, in the language's terms ("" when nothing to add).
+    static func hint(for e: EngineError) -> String {
+        switch e {
+        case .dataNotFound: return "\nset the data directory with `set data=DIR` (or AFT_DATA)"
+        default: return ""
+        }
     }
 }

@@ -110,6 +110,22 @@ final class SweepTests: XCTestCase {
         XCTAssertEqual(r2.layers[0], r1.layers[0], "the resumed layer is read back, not retrained")
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: saved)), before, "a finished layer's file is not rewritten")
         XCTAssertEqual(r2.cacheBytes, second.cacheBytes(layers: 2), "only the unfinished layers are cached")
+
+        // Resume verifies what it reads: a layer file naming another layer, or a missing vector file,
+        // is not trusted; that layer is trained again (and said so), the others are read back.
+        let nine = String(format: "%@/layer-%02d.json", r1.runDir, 9)
+        try String(contentsOfFile: nine, encoding: .utf8).replacingOccurrences(of: "\"layer\" : 9", with: "\"layer\" : 7")
+            .write(toFile: nine, atomically: true, encoding: .utf8)
+        try FileManager.default.removeItem(atPath: String(format: "%@/layer-%02d.safetensors", r1.runDir, 14))
+        var notes: [String] = [], retrained: [Int] = []
+        let third = try study(m, spill: .auto)
+        let r3 = try third.sweep(layers: layers, outDir: out, cacheBudget: 1 << 34, screenItems: 0,
+                                 onLayer: { l, resumed in if !resumed { retrained.append(l.layer) } }, onProgress: { _, _, _ in },
+                                 onNote: { notes.append($0) })
+        XCTAssertEqual(retrained, [9, 14], "\(notes)")
+        XCTAssertTrue(notes.contains { $0.contains("layer-9 file is for layer 7") } && notes.contains { $0.contains("layer-14 vector file is missing") }, "\(notes)")
+        XCTAssertEqual(r3.layers.map { $0.layer }, layers)
+        XCTAssertEqual(r3.layers[1].epochValMetric, r2.layers[1].epochValMetric, "retrained with the same seed: the same curve")
         // A changed hyperparameter is a different run directory: nothing is wrongly reused.
         var c = TrainConfig(); c.epochs = 1; c.lr = 2e-3
         let other = try SteeringStudy(model: m, task: "arc-easy", dataDir: Fixtures.sharedData, train: 4, val: 4, test: 0, seed: 3, config: c)

@@ -55,4 +55,20 @@ final class ReliabilityTests: XCTestCase {
         XCTAssertThrowsError(try s.run(source: "set nosuch=1", file: "r.aft")) { e in XCTAssertTrue("\(e)".contains("nosuch"), "\(e)") }
         XCTAssertTrue(s.settings.changed.contains { $0.key == "keywords.math" })
     }
+
+    /// One writer per run directory: a live lock is refused with its holder, a stale one (its process gone) taken over.
+    func testRunDirectoryLock() throws {
+        let dir = try SweepRunDirectory(path: tmp + "/run")
+        let held = try dir.lock()
+        XCTAssertThrowsError(try dir.lock()) { e in XCTAssertTrue("\(e)".contains("in use by process \(getpid())"), "\(e)") }
+        held.release()
+        let again = try dir.lock()
+        again.release()
+        // A lock from a process of this host that no longer runs: taken over.
+        try "\(ProcessInfo.processInfo.hostName) 999999\n".write(toFile: tmp + "/run/lock", atomically: true, encoding: .utf8)
+        let taken = try dir.lock()
+        XCTAssertTrue(try String(contentsOfFile: tmp + "/run/lock", encoding: .utf8).contains(" \(getpid())"))
+        taken.release()
+        XCTAssertFalse(FileManager.default.fileExists(atPath: tmp + "/run/lock"))
+    }
 }

@@ -33,6 +33,8 @@ extension SteeringStudy {
                       onNote: (String) -> Void = { _ in }) throws -> SweepResult {
         let runDir = "\(outDir)/\(model.name.replacingOccurrences(of: "/", with: "_"))/\(task)/sweep-\(runKey)"
         let dir = try SweepRunDirectory(path: runDir)
+        let lock = try dir.lock()
+        defer { lock.release() }
         try dir.writeMeta(["model": model.name, "task": task, "split_seed": splits.seed, "train": splits.train.count,
                            "val": splits.val.count, "test": splits.test.count, "config": config.description,
                            "train_docs": splits.train, "val_docs": splits.val, "test_docs": splits.test,

@@ -36,11 +36,45 @@ public struct SweepRunDirectory {
         return (r, nil)
     }
 
+    /// Takes the directory for this process: a `lock` file holding the host and pid, created
+    /// exclusively. A lock left by a process that no longer runs on this host is taken over; a live
+    /// one is an error naming its holder (two processes must not train the same run).
+    public func lock() throws -> RunLock {
+        let p = path + "/lock"
+        let host = ProcessInfo.processInfo.hostName, me = "\(host) \(getpid())\n"
+        for _ in 0..<2 {
+            let fd = open(p, O_WRONLY | O_CREAT | O_EXCL, 0o644)
+            if fd >= 0 {
+                _ = me.withCString { write(fd, $0, strlen($0)) }
+                close(fd)
+                return RunLock(path: p)
+            }
+            guard errno == EEXIST else { throw EngineError.io(path: p, message: "cannot create the run lock: \(String(cString: strerror(errno)))") }
+            let held = (try? String(contentsOfFile: p, encoding: .utf8))?.split(separator: " ").map(String.init) ?? []
+            let pid = held.count > 1 ? Int32(held[1].trimmingCharacters(in: .whitespacesAndNewlines)) : nil
+            let sameHost = held.first == host
+            if let pid = pid, sameHost, kill(pid, 0) != 0 && errno == ESRCH {
+                unlink(p)   // stale: its process is gone; take it over
+                continue
+            }
+            throw EngineError.io(path: path, message: "this run directory is in use by process \(held.count > 1 ? held[1].trimmingCharacters(in: .whitespacesAndNewlines) : "?") on \(held.first ?? "?")"
+                                 + (sameHost ? "" : " (another host: remove \(p) if that run is gone)"))
+        }
+        throw EngineError.io(path: p, message: "cannot take the run lock")
+    }
+
     /// Records a finished layer: the vector first, then the result (its presence marks the layer done).
     public func save(_ r: LayerResult, vector: SteeringVector) throws {
         try vector.saveSafetensors(to: vectorPath(r.layer))
         try writeAtomically(try LayerResult.encoder.encode(r), to: resultPath(r.layer))
     }
+}
+
+/// A held run-directory lock; `release` removes it (a crash leaves it, and the next run takes it over).
+public final class RunLock {
+    let path: String
+    init(path: String) { self.path = path }
+    public func release() { unlink(path) }
 }
 
 /// How a sweep runs its layers: which need training, in which cache groups, and where the cache lives.

@@ -69,8 +69,7 @@ public struct Dataset {
         for d in dirs where FileManager.default.fileExists(atPath: d + "/" + t.file) {
             return try parse(path: d + "/" + t.file, name: t.name, layout: t.layout)
         }
-        throw EngineError.io(path: t.file, message: "data file not found; looked in:\n" + dirs.map { "  \($0)" }.joined(separator: "\n")
-                             + "\nset the data directory with `set data=DIR` or AFT_DATA")
+        throw EngineError.dataNotFound(file: t.file, lookedIn: dirs)
     }
 
     static func parse(path: String, name: String, layout: Layout?) throws -> Dataset {
