@@ -221,9 +221,9 @@ extension Session {
         let prog = progressFn()
         var done = 0
         prog("test: \(shots)-shot prompt", 0, items.count)
-        return Scorer(model: st.model).scoreAll(items, context: runContext) { part in
+        return Scorer(model: st.model).scoreAll(items, context: runContext, onChunk: { part in
             done += part.count; prog("test: \(shots)-shot prompt", done, items.count)
-        }
+        })
     }
 
     /// Greedy answers of a generation study's problems at `idx` as verdict scores, with progress.

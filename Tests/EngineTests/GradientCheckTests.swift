@@ -151,7 +151,7 @@ final class PackedScoringTests: XCTestCase {
         let alone = items.map { sc.score($0) }
         for workers in [1, 2, 3] {
             var chunks: [[ItemScore]] = []
-            let all = sc.scoreAll(items, context: RunContext(workers: workers)) { chunks.append($0) }
+            let all = sc.scoreAll(items, context: RunContext(workers: workers), onChunk: { chunks.append($0) })
             XCTAssertEqual(all.map { $0.doc }, Array(0..<40), "workers \(workers)")
             XCTAssertEqual(chunks.flatMap { $0 }.map { $0.doc }, Array(0..<40))
             XCTAssertGreaterThan(chunks.count, 2, "progress arrives group by group")

@@ -325,9 +325,9 @@ public final class Composer {
             return try Generator(model: model).solve(Array(task.problems.prefix(count)), prompts: Array(prompts.prefix(count)), maxTokens: maxTokens,
                                                      shouldStop: context.shouldStop) { _ in done += 1; onProgress(label, done, count) }.map { $0.itemScore }
         }
-        return Scorer(model: model).scoreAll(Array((task.fewShotItems ?? []).prefix(count)), context: context) { part in
+        return Scorer(model: model).scoreAll(Array((task.fewShotItems ?? []).prefix(count)), context: context, onChunk: { part in
             done += part.count; onProgress(label, done, count)
-        }
+        })
     }
 
     /// Per test item, one score per set: multiple choice through the shared-prefix set scorer,
