@@ -67,7 +67,8 @@ func runScript(_ source: String, file: String) -> Int32 {
     if let dir = reportDir {
         do {
             let title = file == "<-e>" ? "aft -e" : (file as NSString).lastPathComponent
-            let path = try session.writeReport(to: dir, title: title, generator: "aft \(aftVersion)")
+            // `--report DIR` names the directory on the command line: it replaces the notebook there.
+            let path = try session.writeReport(to: dir, title: title, generator: "aft \(aftVersion)", overwrite: true)
             print("report: \(path)")
         } catch { printError("aft: cannot write the report: \(error)"); if status == 0 { status = 1 } }
     }

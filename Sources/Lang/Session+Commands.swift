@@ -142,6 +142,10 @@ extension Session {
                              at: s.positional.first?.valueLocation)
         }
         if let n = str(s.named("as")) { v.name = n }
+        if unsaved.contains(v.name) {
+            throw Diagnostic(.runtime, "vector '\(v.name)' was trained in this session and is not saved; loading \(path) would replace it. "
+                             + "Load it under another name (load \(path) as NAME) or save '\(v.name)' first", at: s.positional.first?.valueLocation)
+        }
         vectors[v.name] = v
         var line = "loaded vector \(v.name): layer \(v.layer), \(v.values.count) floats, ‖v‖ \(String(format: "%.3f", v.norm))"
         if let t = v.metadata["task"] { line += ", task \(t)" }

@@ -6,9 +6,22 @@ extension Session {
     /// result tables and charts), `notebook.json` (every cell), `results/NN-KIND.json` (raw results) and
     /// `charts/NN-NAME.{png,svg,dat,gp}`. Returns the markdown file's path.
     @discardableResult
-    public func writeReport(to dir: String, title: String? = nil, generator: String = "aft") throws -> String {
+    /// A directory that already holds files is refused unless `overwrite`, which first removes the
+    /// notebook a report writes there (notebook.md, notebook.json, results/, charts/), so two
+    /// sessions' files are never mixed.
+    public func writeReport(to dir: String, title: String? = nil, generator: String = "aft", overwrite: Bool = false) throws -> String {
         let fm = FileManager.default
         let root = (dir as NSString).expandingTildeInPath
+        if let existing = try? fm.contentsOfDirectory(atPath: root), !existing.isEmpty {
+            guard overwrite else {
+                throw EngineError.io(path: root, message: "already holds \(existing.count) file(s) (\(existing.sorted().prefix(3).joined(separator: ", "))…); give overwrite=yes to replace its notebook, or choose another directory")
+            }
+            for own in ["notebook.md", "notebook.json", "results", "charts"] where fm.fileExists(atPath: root + "/" + own) {
+                do { try fm.removeItem(atPath: root + "/" + own) } catch {
+                    throw EngineError.io(path: root + "/" + own, message: "cannot remove the old notebook: \(error.localizedDescription)")
+                }
+            }
+        }
         do {
             for sub in ["", "/results", "/charts"] { try fm.createDirectory(atPath: root + sub, withIntermediateDirectories: true) }
         } catch {
@@ -87,7 +100,7 @@ extension Session {
 
     func report(_ s: Statement) throws {
         let dir = try positional(s, 0)
-        let path = try writeReport(to: dir, title: str(s.named("title")))
+        let path = try writeReport(to: dir, title: str(s.named("title")), overwrite: word(arg(s, "overwrite")) == "yes")
         output("wrote the notebook of \(notebook.cells.count) cells to \(path)")
     }
 }

@@ -172,6 +172,7 @@ extension Session {
         }
         v.metadata["test_mcnemar_p_\(st.metricName)"] = String(format: "%.6g", rep.mcnemar(norm: st.config.normalize))
         vectors[name] = v
+        unsaved.insert(name)
         let r = TrainResult(name: name, layer: layer, metricName: st.metricName, runs: runs, selectedSeed: best.seed, report: rep,
                             prompted: prompted, shots: shots, primaryNorm: st.config.normalize)
         output(r.display)
@@ -254,6 +255,7 @@ extension Session {
         let v = try vector(s)
         let path = ((str(s.named("to")) ?? "\(outDir)/vectors/\(v.name).safetensors") as NSString).expandingTildeInPath
         try v.saveSafetensors(to: path)
+        unsaved.remove(v.name)
         output("saved \(v.name) (layer \(v.layer), \(v.values.count) floats) to \(path)")
     }
 

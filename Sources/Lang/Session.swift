@@ -24,6 +24,8 @@ public final class Session {
     public var variables: [String: ResultValue] = [:]
     public var settings = SessionSettings()
     public var vectors: [String: SteeringVector] = [:]
+    /// Vectors trained in this session and not saved since: loading a file onto one of these names needs `as`.
+    var unsaved: Set<String> = []
     public var study: SteeringStudy?
     public var lastSweep: SweepResult?
     /// Statements that ran successfully, in order (for `:save`).

@@ -72,3 +72,30 @@ final class ReliabilityTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: tmp + "/run/lock"))
     }
 }
+
+extension ReliabilityTests {
+    /// Nothing is lost: a notebook directory in use is refused without overwrite=yes (which replaces
+    /// only the notebook's own files), and a file does not silently replace an unsaved vector.
+    func testReportAndVectorLoadDoNotLoseWork() throws {
+        let s = Session(output: { _ in })
+        try s.run(source: "help", file: "r.aft")
+        let dir = tmp + "/nb"
+        try s.run(source: "report \(dir)", file: "r.aft")
+        try "mine".write(toFile: dir + "/keep.txt", atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try s.run(source: "report \(dir)", file: "r.aft")) { e in XCTAssertTrue("\(e)".contains("overwrite=yes"), "\(e)") }
+        try s.run(source: "report \(dir) overwrite=yes", file: "r.aft")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/notebook.md"))
+        XCTAssertEqual(try String(contentsOfFile: dir + "/keep.txt", encoding: .utf8), "mine", "files that are not the notebook's stay")
+
+        let v = SteeringVector(name: "hs", values: [1, 2, 3], layer: 1, metadata: ["task": "hellaswag"])
+        try v.saveSafetensors(to: tmp + "/hs.safetensors")
+        s.vectors["hs"] = SteeringVector(name: "hs", values: [9, 9, 9], layer: 1, metadata: [:])
+        s.unsaved.insert("hs")
+        XCTAssertThrowsError(try s.run(source: "load \(tmp)/hs.safetensors", file: "r.aft")) { e in XCTAssertTrue("\(e)".contains("not saved"), "\(e)") }
+        XCTAssertEqual(s.vectors["hs"]?.values, [9, 9, 9])
+        try s.run(source: "load \(tmp)/hs.safetensors as hs2", file: "r.aft")
+        XCTAssertEqual(s.vectors["hs2"]?.values, [1, 2, 3])
+        try s.run(source: "save hs to \(tmp)/hs-mine.safetensors\nload \(tmp)/hs.safetensors", file: "r.aft")
+        XCTAssertEqual(s.vectors["hs"]?.values, [1, 2, 3], "once saved, loading onto the name is allowed")
+    }
+}
