@@ -125,12 +125,22 @@ final class GnuplotRenderer: ChartRenderer {
         try GnuplotRenderer.data(c).write(toFile: dat, atomically: true, encoding: .utf8)
         let body = GnuplotRenderer.script(c, dataFile: dat)
         var written = [dat, gp]
-        let full = "set terminal pngcairo size 960,600 noenhanced font 'sans,11'\nset output \(GnuplotRenderer.quote("\(dir)/\(c.name).png"))\n" + body
-            + "set terminal svg size 960,600 noenhanced font 'sans,11'\nset output \(GnuplotRenderer.quote("\(dir)/\(c.name).svg"))\nreplot\nset output\n"
-        try full.write(toFile: gp, atomically: true, encoding: .utf8)
+        let png = "\(dir)/\(c.name).png", svg = "\(dir)/\(c.name).svg"
+        func script(_ png: String, _ svg: String) -> String {
+            "set terminal pngcairo size 960,600 noenhanced font 'sans,11'\nset output \(GnuplotRenderer.quote(png))\n" + body
+                + "set terminal svg size 960,600 noenhanced font 'sans,11'\nset output \(GnuplotRenderer.quote(svg))\nreplot\nset output\n"
+        }
+        // The saved script draws to the real names; the run draws to temporary ones, renamed into
+        // place only when gnuplot succeeded, so a failed or interrupted drawing leaves no half image.
+        try script(png, svg).write(toFile: gp, atomically: true, encoding: .utf8)
         if files {
-            _ = try run(full)
-            written += ["\(dir)/\(c.name).png", "\(dir)/\(c.name).svg"]
+            let tmpPNG = png + ".tmp-\(getpid()).png", tmpSVG = svg + ".tmp-\(getpid()).svg"
+            defer { unlink(tmpPNG); unlink(tmpSVG) }
+            _ = try run(script(tmpPNG, tmpSVG))
+            for (from, to) in [(tmpPNG, png), (tmpSVG, svg)] where rename(from, to) != 0 {
+                throw Failure.failed("cannot move the drawn chart into place at \(to): \(String(cString: strerror(errno)))")
+            }
+            written += [png, svg]
         }
         var text: String? = nil
         if inline, let h = c.heatmap {
