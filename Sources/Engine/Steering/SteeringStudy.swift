@@ -124,13 +124,11 @@ public final class SteeringStudy {
     /// hyperparameter. Changing any of them starts a fresh run directory.
     public var runKey: String {
         let s = "\(model.name)|\(model.config.hidden)|\(model.config.layers)|\(modelFingerprint)|\(task)|\(dataFingerprint)|\(splits.seed)|\(splits.train.count)|\(splits.val.count)|\(splits.test.count)|\(config.description)"
-        return String(SteeringStudy.fnv1a(Data(s.utf8)), radix: 16)
+        return String(fnv1a64(Data(s.utf8)), radix: 16)
     }
 
-    /// The task file's content hash (FNV-1a 64 of its bytes).
-    public var dataFingerprint: String {
-        String(SteeringStudy.fnv1a(FileManager.default.contents(atPath: dataset.path) ?? Data()), radix: 16)
-    }
+    /// The task file's content hash (read when the file was parsed, not again).
+    public var dataFingerprint: String { dataset.fingerprint }
 
     /// The model's identity: its registry sha256 when it has one, else the size and modification
     /// time of its file (or directory's weights), cheap to read on every sweep.
@@ -142,11 +140,6 @@ public final class SteeringStudy {
         return "\(size)@\(Int64(time))"
     }
 
-    static func fnv1a(_ d: Data) -> UInt64 {
-        var h: UInt64 = 0xCBF2_9CE4_8422_2325
-        for b in d { h ^= UInt64(b); h = h &* 0x100_0000_01B3 }
-        return h
-    }
 }
 
 /// One layer of a sweep: validation scores of the best epoch (and seed mean when seeds > 1).

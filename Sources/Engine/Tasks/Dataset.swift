@@ -22,6 +22,13 @@ public struct GenItem: Equatable {
     }
 }
 
+/// FNV-1a 64 of `d`: a cheap, stable content hash for run keys.
+func fnv1a64(_ d: Data) -> UInt64 {
+    var h: UInt64 = 0xCBF2_9CE4_8422_2325
+    for b in d { h ^= UInt64(b); h = h &* 0x100_0000_01B3 }
+    return h
+}
+
 /// A task's items loaded from JSONL.
 public struct Dataset {
     public enum Layout: String { case hellaswag, arc, gsm8k }
@@ -30,6 +37,8 @@ public struct Dataset {
     public let layout: Layout
     public let items: [MCItem]
     public let genItems: [GenItem]
+    /// The file's content hash (FNV-1a 64, hex), taken from the bytes already read to parse it.
+    public var fingerprint = ""
     public var count: Int { layout == .gsm8k ? genItems.count : items.count }
 
     /// Built-in tasks → file under the data directory.
@@ -118,6 +127,8 @@ public struct Dataset {
         guard !items.isEmpty || !gen.isEmpty else {
             throw EngineError.dataset(path: path, line: 1, message: "no items: the file is empty (a score over no items would mean nothing)")
         }
-        return Dataset(name: name, path: path, layout: lay ?? .arc, items: items, genItems: gen)
+        var ds = Dataset(name: name, path: path, layout: lay ?? .arc, items: items, genItems: gen)
+        ds.fingerprint = String(fnv1a64(data), radix: 16)
+        return ds
     }
 }
