@@ -115,7 +115,7 @@ extension Tokenizer {
     /// Special tokens (`added_tokens` marked special in tokenizer.json, or `added_tokens_decoder`
     /// in tokenizer_config.json) and EOS ids (`eos_token_id`, a number or a list, from
     /// generation_config.json, else config.json) of a Hugging Face directory.
-    func readSpecials(directory dir: String) {
+    public func readSpecials(directory dir: String) {
         func json(_ f: String) -> [String: Any]? {
             FileManager.default.contents(atPath: dir + "/" + f).flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }
         }
