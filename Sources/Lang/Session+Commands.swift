@@ -229,6 +229,14 @@ extension Session {
         let r = EvalResult(task: label, model: m.name, scores: scores, seconds: Date().timeIntervalSince(t0),
                            interrupted: scores.count < items.count)
         output(r.display)
+        // Where the arithmetic broke down, for the first item with a non-finite log-likelihood.
+        if let bad = scores.first(where: { $0.ll.contains { !$0.isFinite } }), let item = items.first(where: { $0.doc == bad.doc }),
+           let choice = bad.ll.firstIndex(where: { !$0.isFinite }), choice < item.continuations.count {
+            let pair = scorer.encodePair(context: item.context, continuation: item.continuations[choice])
+            if let place = m.transformer.firstNonFinite(tokens: Array((pair.ctx + pair.cont).suffix(scorer.maxLength)), steering: set) {
+                output("  doc \(bad.doc), choice \(choice): \(place)")
+            }
+        }
         store(.eval(r), s)
     }
 }

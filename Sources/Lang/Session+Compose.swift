@@ -17,9 +17,10 @@ extension Session {
                                  at: a.valueLocation)
             }
             guard !vecs.contains(where: { $0.name == n }) else { throw Diagnostic(.usage, "vector '\(n)' is named twice", at: a.valueLocation) }
-            if let trained = v.metadata["model"], trained != m.name {
+            if let trained = v.metadata["model"], trained != m.name, v.metadata["model_sha256"]?.count != 64 {
                 throw Diagnostic(.runtime, "vector '\(n)' was trained on \(trained); the loaded model is \(m.name)", at: a.valueLocation)
             }
+            try checkVector(v, on: m, at: a.valueLocation)
             guard v.metadata["task"] != nil else {
                 throw Diagnostic(.runtime, "vector '\(n)' has no task in its provenance; compose needs each vector's task", at: a.valueLocation)
             }

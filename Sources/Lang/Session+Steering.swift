@@ -9,14 +9,24 @@ extension Session {
             throw Diagnostic(.runtime, "no vector '\(vn)'" + (CommandTable.suggest(vn, among: Array(vectors.keys)).map { "; did you mean '\($0)'?" } ?? "; see 'vectors'"),
                              at: s.named("with")?.valueLocation)
         }
-        guard vec.values.count == m.config.hidden else {
-            throw Diagnostic(.runtime, "vector '\(vn)' has \(vec.values.count) values; \(m.name) has hidden size \(m.config.hidden) (trained on another model?)",
-                             at: s.named("with")?.valueLocation)
-        }
-        guard vec.layer >= -1 && vec.layer < m.config.layers else {
-            throw Diagnostic(.runtime, "vector '\(vn)' is for layer \(vec.layer); \(m.name) has layers 0..\(m.config.layers - 1)", at: s.named("with")?.valueLocation)
-        }
+        try checkVector(vec, on: m, at: s.named("with")?.valueLocation)
         return ([(vec.layer, vec.values)], "\(vn) (layer \(vec.layer))")
+    }
+
+    /// Refuses a vector `m` cannot take: another hidden size, a layer outside the model, or
+    /// provenance naming other weights (the sha256 it was trained against is not the loaded file's).
+    func checkVector(_ v: SteeringVector, on m: LanguageModel, at loc: SourceLocation?) throws {
+        guard v.values.count == m.config.hidden else {
+            throw Diagnostic(.runtime, "vector '\(v.name)' has \(v.values.count) values; \(m.name) has hidden size \(m.config.hidden) (trained on another model?)", at: loc)
+        }
+        guard v.layer >= -1 && v.layer < m.config.layers else {
+            throw Diagnostic(.runtime, "vector '\(v.name)' is for layer \(v.layer); \(m.name) has layers 0..\(m.config.layers - 1)", at: loc)
+        }
+        if let want = v.metadata["model_sha256"], want.count == 64, let have = try? m.sha256(), want != have {
+            let trained = v.metadata["model"].map { " (\($0))" } ?? ""
+            throw Diagnostic(.runtime, "vector '\(v.name)' was trained on other weights\(trained), sha256 \(want.prefix(12))…; "
+                             + "the loaded \(m.name) is sha256 \(have.prefix(12))…. Load the model it was trained on", at: loc)
+        }
     }
 
     /// Scoring and training workers (`set threads=N`, else every core) and Ctrl-C, for engine work.
@@ -152,6 +162,7 @@ extension Session {
         try st.prepare(layers: [layer]) { prog("caching residuals (layer \(layer))", $0, $1) }
         let (runs, best) = try st.trainSeeds(layer: layer, baseSeed: st.splits.seed &* 7919 &+ UInt64(layer)) { prog("train layer \(layer)", $0, $1) }
         if best.interrupted { output("interrupted: keeping the best weights found so far") }
+        for r in runs { if let why = r.nonFinite { output("warning: seed \(r.seed): training stopped: \(why); keeping the best epoch before it") } }
         let name = str(s.named("as")) ?? "\(task)-L\(layer)"
         var meta = st.provenance(layer: layer, run: best)
         meta["selection"] = (runs.count > 1 ? "best of \(runs.count) seeds" : "single seed")

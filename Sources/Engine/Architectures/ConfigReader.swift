@@ -5,6 +5,8 @@ public enum ConfigField: Hashable {
     case vocabSize, hidden, layers, heads, kvHeads, headDim, ffn, normEps
     case ropeTheta, ropeLocalTheta, rotaryFraction, rotaryDim, slidingWindow, queryPreAttnScalar
     case tiedEmbeddings, maxPositions, bosTokenId, addBos, attentionBias, parallelResidual, activation
+    /// The kind of RoPE scaling (`rope_scaling.rope_type`: linear, dynamic, yarn, llama3, longrope).
+    case ropeScaling
 
     /// Keys in a Hugging Face `config.json` (dotted paths reach into objects), first present wins.
     static let commonHFKeys: [ConfigField: [String]] = [
@@ -18,6 +20,8 @@ public enum ConfigField: Hashable {
         .bosTokenId: ["bos_token_id"], .attentionBias: ["attention_bias"],
         .queryPreAttnScalar: ["query_pre_attn_scalar"], .slidingWindow: ["sliding_window"],
         .activation: ["hidden_act", "hidden_activation"],
+        .ropeScaling: ["rope_scaling.rope_type", "rope_scaling.type", "rope_parameters.rope_type",
+                       "rope_parameters.full_attention.rope_type", "rope_parameters.sliding_attention.rope_type"],
     ]
     /// Keys in GGUF metadata, after the `ARCH.` prefix (keys starting `tokenizer.` are not prefixed).
     static let commonGGUFKeys: [ConfigField: [String]] = [
@@ -26,7 +30,7 @@ public enum ConfigField: Hashable {
         .ffn: ["feed_forward_length"], .normEps: ["attention.layer_norm_rms_epsilon", "attention.layer_norm_epsilon"],
         .ropeTheta: ["rope.freq_base"], .rotaryDim: ["rope.dimension_count"], .maxPositions: ["context_length"],
         .slidingWindow: ["attention.sliding_window"], .bosTokenId: ["tokenizer.ggml.bos_token_id"],
-        .addBos: ["tokenizer.ggml.add_bos_token"],
+        .addBos: ["tokenizer.ggml.add_bos_token"], .ropeScaling: ["rope.scaling.type"],
     ]
 }
 

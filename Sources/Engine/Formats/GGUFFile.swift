@@ -68,7 +68,12 @@ public final class GGUFFile {
             guard let type = GGMLType(rawValue: t) else {
                 throw EngineError.unsupportedDType(path: path, tensor: name, dtype: "ggml type \(t)")
             }
-            let n = shape.reduce(1, *)
+            guard let n = checkedProduct(shape), n <= Int(1) << 40 else {
+                throw EngineError.malformed(path: path, what: "tensor '\(name)' has an impossibly large shape \(shape)")
+            }
+            guard off % UInt64(alignment) == 0 else {
+                throw EngineError.malformed(path: path, what: "tensor '\(name)' starts at data offset \(off), not a multiple of the alignment \(alignment)")
+            }
             guard let bytes = type.byteCount(elements: n), shape.last! % type.blockSize == 0 else {
                 throw EngineError.malformed(path: path, what: "tensor '\(name)' shape \(shape) is not a whole number of \(type.name) blocks")
             }
@@ -77,6 +82,14 @@ public final class GGUFFile {
                                             offset: dataStart + Int(min(off, UInt64(file.count))), fileSize: file.count)
             }
             table[name] = TensorInfo(name: name, shape: shape, type: type, offset: dataStart + Int(off), byteCount: bytes)
+        }
+        // Two tensors sharing bytes would make one file mean two things.
+        let regions = table.values.sorted { $0.offset < $1.offset }
+        for (a, b) in zip(regions, regions.dropFirst()) where b.offset < a.offset + a.byteCount {
+            throw EngineError.malformed(path: path, what: "tensors '\(a.name)' and '\(b.name)' overlap (data offsets \(a.offset - dataStart) and \(b.offset - dataStart))")
+        }
+        guard table.count == infos.count else {
+            throw EngineError.malformed(path: path, what: "a tensor name appears twice in the tensor table")
         }
         tensors = table
     }

@@ -5,6 +5,8 @@ public final class SafetensorsFile {
     public struct Entry { public let dtype: String; public let shape: [Int]; public let start: Int; public let end: Int }
     public let path: String
     public let entries: [String: Entry]
+    /// The header's `__metadata__` (string to string, as the format defines it); empty when absent.
+    public let metadata: [String: String]
     let file: MappedFile
     let dataStart: Int
 
@@ -21,6 +23,12 @@ public final class SafetensorsFile {
             throw EngineError.malformed(path: path, what: "header is not a JSON object")
         }
         dataStart = 8 + Int(n)
+        if let m = dict["__metadata__"], !(m is NSNull) {
+            guard let strings = m as? [String: String] else {
+                throw EngineError.malformed(path: path, what: "'__metadata__' must map strings to strings")
+            }
+            metadata = strings
+        } else { metadata = [:] }
         var entries: [String: Entry] = [:]
         for (name, v) in dict where name != "__metadata__" {
             guard let e = v as? [String: Any], let dt = e["dtype"] as? String,
@@ -34,12 +42,29 @@ public final class SafetensorsFile {
             case "F16", "BF16": width = 2
             default: throw EngineError.unsupportedDType(path: path, tensor: name, dtype: dt)
             }
-            let n = shape.reduce(1, *)
-            guard offs[0] >= 0, offs[1] - offs[0] == n * width, dataStart + offs[1] <= file.count else {
-                throw EngineError.truncated(path: path, what: "data of tensor '\(name)' (bytes \(offs[0])..<\(offs[1]))",
-                                            offset: dataStart + max(0, offs[0]), fileSize: file.count)
+            let region = "tensor '\(name)'"
+            guard shape.allSatisfy({ $0 >= 0 }) else {
+                throw EngineError.malformed(path: path, what: "\(region) has a negative dimension in shape \(shape)")
+            }
+            guard let n = checkedProduct(shape), n <= Int(1) << 40 else {
+                throw EngineError.malformed(path: path, what: "\(region) has an impossibly large shape \(shape)")
+            }
+            guard offs[0] >= 0, offs[0] <= offs[1] else {
+                throw EngineError.malformed(path: path, what: "\(region) has data_offsets \(offs): not a start and an end at or after it")
+            }
+            guard offs[1] - offs[0] == n * width else {
+                throw EngineError.malformed(path: path, what: "\(region) has data_offsets \(offs) (\(offs[1] - offs[0]) bytes) but shape \(shape) of \(dt) needs \(n * width) bytes")
+            }
+            guard offs[1] <= file.count - dataStart else {
+                throw EngineError.truncated(path: path, what: "data of \(region) (bytes \(offs[0])..<\(offs[1]) of the data section)",
+                                            offset: dataStart + offs[0], fileSize: file.count)
             }
             entries[name] = Entry(dtype: dt, shape: shape, start: offs[0], end: offs[1])
+        }
+        // Two tensors sharing bytes would make one file mean two things.
+        let byStart = entries.filter { $0.value.end > $0.value.start }.sorted { $0.value.start < $1.value.start }
+        for (a, b) in zip(byStart, byStart.dropFirst()) where b.value.start < a.value.end {
+            throw EngineError.malformed(path: path, what: "tensors '\(a.key)' and '\(b.key)' overlap (bytes \(a.value.start)..<\(a.value.end) and \(b.value.start)..<\(b.value.end))")
         }
         self.entries = entries
     }
@@ -56,6 +81,17 @@ public final class SafetensorsFile {
         }
         return Tensor(shape: e.shape, data: dequantize(type: type, from: p, count: n))
     }
+}
+
+/// The product of `dims`, or nil when it overflows `Int`.
+func checkedProduct(_ dims: [Int]) -> Int? {
+    var n = 1
+    for d in dims {
+        let (p, overflow) = n.multipliedReportingOverflow(by: d)
+        if overflow { return nil }
+        n = p
+    }
+    return n
 }
 
 /// A Hugging Face model directory: `model.safetensors` or shards listed in `model.safetensors.index.json`.

@@ -35,4 +35,8 @@ public final class LanguageModel {
         }
         loadSeconds = Date().timeIntervalSince(t0)
     }
+
+    /// The sha256 of the weight file(s): the model's identity in vector provenance and run keys
+    /// (hashed once per file version, then cached; see `ModelDigest`).
+    public func sha256() throws -> String { try ModelDigest.sha256(ofModelAt: path) }
 }

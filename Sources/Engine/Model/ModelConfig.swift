@@ -45,6 +45,14 @@ extension ModelConfig {
         }
         let kvHeads = r.value(.kvHeads) != nil ? try r.positive(.kvHeads) : heads
         let theta = r.double(.ropeTheta) ?? 10000
+        // Scaled RoPE changes every position's rotation: running it unscaled would give other
+        // logits than transformers without a word, so a scaling aft does not implement is refused.
+        for k in r.keys[.ropeScaling] ?? [] {
+            guard let kind = r.raw(k)?.string else { continue }
+            if kind != "default" && kind != "none" {
+                throw EngineError.malformed(path: r.path, what: "'\(k)' is '\(kind)': RoPE scaling is not supported (aft runs unscaled RoPE, as 'default'); this model's long-context scaling would change every logit")
+            }
+        }
         var features = arch.features
         if let act = r.string(.activation) {
             guard let a = ModelConfig.activations[act] else {

@@ -77,6 +77,7 @@ extension SteeringStudy {
             var stepsDone = [Int: (Int, Int)]()
             let progressLock = NSLock()
             var runStopped = false   // a run came back interrupted (guarded by progressLock)
+            var brokenRuns: [String] = []   // runs stopped by a NaN or infinity (guarded by progressLock)
             _ = try WorkPool(workers: parallel).tryMap(pending.count, shouldStop: {
                 progressLock.lock(); defer { progressLock.unlock() }
                 return runStopped || context.shouldStop()
@@ -96,10 +97,12 @@ extension SteeringStudy {
                                parallel > 1 ? total : n)
                 }
                 if best.interrupted { progressLock.lock(); runStopped = true; progressLock.unlock(); return nil }
+                for run in runs { if let why = run.nonFinite { progressLock.lock(); brokenRuns.append("  warning: layer \(l), seed \(run.seed): training stopped: \(why)"); progressLock.unlock() } }
                 let r = layerResult(l, runs: runs, best: best, seconds: Date().timeIntervalSince(t0))
                 try dir.save(r, vector: SteeringVector(name: "\(task)-L\(l)", values: best.vector, layer: l, metadata: provenance(layer: l, run: best)))
                 return r
             }
+            brokenRuns.forEach(onNote)
             if runStopped || context.shouldStop() { result.interrupted = true }
             if result.interrupted { break outer }
         }
@@ -126,13 +129,12 @@ extension SteeringStudy {
                            valAcc: s.acc, valAccNorm: s.accNorm, bestEpoch: best.bestEpoch, vectorNorm: vn,
                            normRatio: rn > 0 ? vn / rn : 0, seconds: seconds, seedMetrics: runs.map { $0.bestVal },
                            epochValMetric: best.history.map { config.normalize ? $0.valAccNorm : $0.valAcc },
-                           epochTrainLoss: best.history.map { $0.trainLoss.isNaN ? 0 : $0.trainLoss })
+                           epochTrainLoss: best.history.map { $0.trainLoss })
     }
 
     /// Provenance metadata saved with a vector.
     public func provenance(layer: Int, run: TrainRun) -> [String: String] {
-        let sha = ModelRegistry.ggufModels.first { $0.name == model.name }?.sha256 ?? "unknown"
-        return ["model": model.name, "model_path": model.path, "model_sha256": sha, "task": task, "layer": String(layer),
+        return ["model": model.name, "model_path": model.path, "model_sha256": modelFingerprint, "task": task, "layer": String(layer),
                 "split_seed": String(splits.seed), "train": String(splits.train.count), "val": String(splits.val.count),
                 "test": String(splits.test.count), "train_seed": String(run.seed), "best_epoch": String(run.bestEpoch),
                 "val_\(metricName)": String(format: "%.6f", run.bestVal), "hyperparameters": config.description]

@@ -130,14 +130,10 @@ public final class SteeringStudy {
     /// The task file's content hash (read when the file was parsed, not again).
     public var dataFingerprint: String { dataset.fingerprint }
 
-    /// The model's identity: its registry sha256 when it has one, else the size and modification
-    /// time of its file (or directory's weights), cheap to read on every sweep.
+    /// The model's identity: the sha256 of its weight file(s), so changing the weights under the
+    /// same name or path gives another run key (hashed once per file version, then cached).
     public var modelFingerprint: String {
-        if let sha = ModelRegistry.ggufModels.first(where: { $0.name == model.name })?.sha256 { return sha }
-        let a = try? FileManager.default.attributesOfItem(atPath: model.path)
-        let size = (a?[.size] as? NSNumber)?.int64Value ?? -1
-        let time = (a?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
-        return "\(size)@\(Int64(time))"
+        (try? model.sha256()) ?? "unhashed:\(model.path)"
     }
 
 }

@@ -51,6 +51,10 @@ public struct TrainRun {
     public let interrupted: Bool
     /// Validation scores at the best epoch (the base model's when no epoch beat it).
     public var bestValScores: [ItemScore] = []
+    /// Where training stopped because a loss or gradient was NaN or infinite (the first item and
+    /// where its forward pass broke down); nil when every step was finite. The run keeps the best
+    /// epoch before it.
+    public var nonFinite: String? = nil
 }
 
 /// Trains steering vectors at a layer over cached residuals (items indexed into the cache).
@@ -105,6 +109,7 @@ public final class SteeringTrainer {
         var history = [EpochRecord(epoch: 0, trainLoss: .nan, valLoss: base.loss, valAcc: EvalSummary(base.scores).acc,
                                    valAccNorm: EvalSummary(base.scores).accNorm)]
         var sinceBest = 0, interrupted = false
+        var nonFinite: String?
         let stepsPerEpoch = (trainIdx.count + c.batch - 1) / c.batch
         var stepsDone = 0
         epochs: for epoch in 1...max(1, c.epochs) {
@@ -118,6 +123,16 @@ public final class SteeringTrainer {
                     let i = batch[k]
                     return model.transformer.steer(seqs[i], residual: cache.residual(i, layer: layer), layer: layer, v: vv,
                                                    gold: items[i].gold, choiceChars: chars(i), loss: c.loss, normalize: c.normalize)
+                }
+                // A NaN or infinity would poison v and every later step: stop, and say where it came from.
+                if let k = evs.indices.first(where: { !evs[$0].loss.isFinite || evs[$0].grad.contains { !$0.isFinite } }) {
+                    let i = batch[k]
+                    let what = evs[k].loss.isFinite ? "a non-finite gradient" : "a loss of \(evs[k].loss)"
+                    let place = model.transformer.firstNonFinite(tokens: seqs[i].tokens, steering: [(layer, vv)])
+                    nonFinite = "epoch \(epoch), step \(stepsDone + 1): item doc \(items[i].doc) has \(what); "
+                        + (place.map { "in its forward pass with the vector at layer \(layer), \($0)" }
+                           ?? "its forward pass with the vector at layer \(layer) is finite, so it arose in the loss or the backward pass")
+                    break epochs
                 }
                 let grads = evs.map { $0.grad }, losses = evs.map { $0.loss }
                 var g = [Double](repeating: 0, count: d)
@@ -159,6 +174,6 @@ public final class SteeringTrainer {
             best.metric = metric(best.scores, c)
         }
         return TrainRun(layer: layer, seed: seed, vector: best.v, history: history, bestEpoch: best.epoch,
-                        bestVal: best.metric, interrupted: interrupted, bestValScores: best.scores)
+                        bestVal: best.metric, interrupted: interrupted, bestValScores: best.scores, nonFinite: nonFinite)
     }
 }

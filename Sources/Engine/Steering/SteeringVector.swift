@@ -12,12 +12,15 @@ public struct SteeringVector {
         self.name = name; self.values = values; self.layer = layer; self.metadata = metadata
     }
 
+    /// The `format` written into every saved vector's metadata; a file with another is refused.
+    public static let format = "aft-steering-vector/1"
+
     public var norm: Double { values.reduce(0) { $0 + Double($1 * $1) }.squareRoot() }
 
     /// Writes `steering.vector` (F32 [hidden]) and the provenance as safetensors `__metadata__`, atomically.
     public func saveSafetensors(to path: String) throws {
         var meta = metadata
-        meta["layer"] = String(layer); meta["name"] = name; meta["format"] = "aft-steering-vector/1"
+        meta["layer"] = String(layer); meta["name"] = name; meta["format"] = SteeringVector.format
         let header: [String: Any] = [
             "__metadata__": meta,
             "steering.vector": ["dtype": "F32", "shape": [values.count], "data_offsets": [0, values.count * 4]],
@@ -36,10 +39,10 @@ public struct SteeringVector {
     public static func loadSafetensors(_ path: String) throws -> SteeringVector {
         let f = try SafetensorsFile(path: path)
         let t = try f.tensor("steering.vector")
-        guard let d = FileManager.default.contents(atPath: path), d.count > 8 else { throw EngineError.fileNotFound(path: path) }
-        let n = d.prefix(8).withUnsafeBytes { Int($0.loadUnaligned(as: UInt64.self)) }
-        let obj = try? JSONSerialization.jsonObject(with: d.subdata(in: 8..<(8 + n))) as? [String: Any]
-        let meta = (obj?["__metadata__"] as? [String: String]) ?? [:]
+        let meta = f.metadata
+        if let format = meta["format"], format != SteeringVector.format {
+            throw EngineError.malformed(path: path, what: "format '\(format)' is not one this aft reads (\(SteeringVector.format)); it was written by another version")
+        }
         guard let layer = meta["layer"].flatMap(Int.init) else { throw EngineError.malformed(path: path, what: "no 'layer' in metadata") }
         guard t.shape.count == 1, !t.data.isEmpty else {
             throw EngineError.malformed(path: path, what: "tensor 'steering.vector' has shape \(t.shape); a steering vector is one row of hidden-size floats")
@@ -83,4 +86,21 @@ public func writeAtomically(_ data: Data, to path: String) throws {
         throw EngineError.io(path: path, message: "cannot write (disk full, or the directory is not writable?)")
     }
     if rename(tmp, path) != 0 { unlink(tmp); throw EngineError.io(path: path, message: "cannot rename into place") }
+    removeStaleTemporaries(of: path)
+}
+
+/// Removes `path.tmp-PID` files that a process killed while writing `path` left behind (PID no
+/// longer running); a live writer's temporary file is left alone.
+func removeStaleTemporaries(of path: String) {
+    let dir = (path as NSString).deletingLastPathComponent
+    removeStaleTemporaries(in: dir.isEmpty ? "." : dir, prefix: (path as NSString).lastPathComponent + ".tmp-")
+}
+
+/// Removes every `NAME.tmp-PID` in `dir` (names starting `prefix` when given) whose writer is gone.
+func removeStaleTemporaries(in dir: String, prefix: String = "") {
+    for e in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] where e.hasPrefix(prefix) {
+        guard let r = e.range(of: ".tmp-", options: .backwards), let pid = Int32(e[r.upperBound...]),
+              pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
+        unlink(dir + "/" + e)
+    }
 }
