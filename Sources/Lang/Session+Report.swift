@@ -12,21 +12,28 @@ extension Session {
     public func writeReport(to dir: String, title: String? = nil, generator: String = "aft", overwrite: Bool = false) throws -> String {
         let fm = FileManager.default
         let root = (dir as NSString).expandingTildeInPath
-        if let existing = try? fm.contentsOfDirectory(atPath: root), !existing.isEmpty {
+        // A report killed half-way leaves only its staging directory: removed here, and not counted as content.
+        let staging = ".notebook-tmp-"
+        for e in (try? fm.contentsOfDirectory(atPath: root)) ?? [] where e.hasPrefix(staging) {
+            if let pid = Int32(e.dropFirst(staging.count)), pid != getpid(), kill(pid, 0) == 0 { continue }   // another live writer's
+            try? fm.removeItem(atPath: root + "/" + e)
+        }
+        let own = ["notebook.json", "results", "charts", "notebook.md"]
+        if let existing = try? fm.contentsOfDirectory(atPath: root).filter({ !$0.hasPrefix(staging) }), !existing.isEmpty {
             guard overwrite else {
                 throw EngineError.io(path: root, message: "already holds \(existing.count) file(s) (\(existing.sorted().prefix(3).joined(separator: ", "))…); give overwrite=yes to replace its notebook, or choose another directory")
             }
-            for own in ["notebook.md", "notebook.json", "results", "charts"] where fm.fileExists(atPath: root + "/" + own) {
-                do { try fm.removeItem(atPath: root + "/" + own) } catch {
-                    throw EngineError.io(path: root + "/" + own, message: "cannot remove the old notebook: \(error.localizedDescription)")
-                }
-            }
         }
+        // Everything is written into a staging directory first, then moved into place with the
+        // notebook.md last: a notebook.md that can be seen always belongs to a complete notebook.
+        let stage = root + "/" + staging + "\(getpid())"
         do {
-            for sub in ["", "/results", "/charts"] { try fm.createDirectory(atPath: root + sub, withIntermediateDirectories: true) }
+            try? fm.removeItem(atPath: stage)
+            for sub in ["", "/results", "/charts"] { try fm.createDirectory(atPath: stage + sub, withIntermediateDirectories: true) }
         } catch {
             throw EngineError.io(path: root, message: "cannot create the report directory: \(error.localizedDescription)")
         }
+        defer { try? fm.removeItem(atPath: stage) }
         let cells = notebook.cells
         let iso = ISO8601DateFormatter()
         var md = "# \(title ?? "AFT session")\n\n"
@@ -54,7 +61,7 @@ extension Session {
                 let tables = r.markdownTables
                 if !tables.isEmpty { md += tables + "\n" }
                 let rel = "results/\(tag)-\(r.kind).json"
-                try writeJSON(r.json, to: "\(root)/\(rel)")
+                try writeJSON(r.json, to: "\(stage)/\(rel)")
                 cell["result"] = rel
                 var charts: [Chart] = []
                 if r.result.plotDirectory(outDir: outDir) != nil { charts = r.result.charts(what: nil) }
@@ -62,7 +69,7 @@ extension Session {
                     ch.name = "\(tag)-\(ch.name)"
                     guard let renderer = chartRenderer else { chartNotes.append("charts need the shell's gnuplot renderer"); break }
                     do {
-                        _ = try renderer.render(ch, dir: "\(root)/charts", files: true, inline: false)
+                        _ = try renderer.render(ch, dir: "\(stage)/charts", files: true, inline: false)
                         md += "![\(ch.title)](charts/\(ch.name).png)\n\n"
                     } catch {
                         md += "_Chart `\(ch.name)` not drawn: \(error). Its data and gnuplot script are in `charts/\(ch.name).dat` and `.gp`._\n\n"
@@ -76,10 +83,32 @@ extension Session {
         }
         try writeJSON(["title": title ?? "AFT session", "generator": generator, "started": iso.string(from: notebook.started),
                        "model": model.map { ["name": $0.name, "path": $0.path] as [String: Any] } ?? NSNull(),
-                       "settings": Dictionary(uniqueKeysWithValues: settings.changed.map { ($0.key, $0.value) }), "cells": jsonCells], to: "\(root)/notebook.json")
+                       "settings": Dictionary(uniqueKeysWithValues: settings.changed.map { ($0.key, $0.value) }), "cells": jsonCells], to: "\(stage)/notebook.json")
         let path = "\(root)/notebook.md"
-        do { try md.write(toFile: path, atomically: true, encoding: .utf8) }
-        catch { throw EngineError.io(path: path, message: error.localizedDescription) }
+        do { try Data(md.utf8).write(to: URL(fileURLWithPath: stage + "/notebook.md")) }
+        catch { throw EngineError.io(path: stage + "/notebook.md", message: error.localizedDescription) }
+        // gnuplot scripts name their output files: the paths they will have, not the staging ones.
+        for f in (try? fm.contentsOfDirectory(atPath: stage + "/charts")) ?? [] where f.hasSuffix(".gp") {
+            let p = stage + "/charts/" + f
+            if let text = try? String(contentsOfFile: p, encoding: .utf8) {
+                try? Data(text.replacingOccurrences(of: stage + "/charts", with: root + "/charts").utf8).write(to: URL(fileURLWithPath: p))
+            }
+        }
+        // The swap: the old notebook.md goes first and the new one comes last.
+        func remove(_ target: String) throws {
+            guard fm.fileExists(atPath: target) else { return }
+            do { try fm.removeItem(atPath: target) } catch {
+                throw EngineError.io(path: target, message: "cannot remove the old notebook: \(error.localizedDescription)")
+            }
+        }
+        try remove(path)
+        for name in own {
+            let target = root + "/" + name
+            if name != "notebook.md" { try remove(target) }
+            if rename(stage + "/" + name, target) != 0 {
+                throw EngineError.io(path: target, message: "cannot move the new notebook into place: \(String(cString: strerror(errno)))")
+            }
+        }
         if let first = chartNotes.first { output("report: some charts were not drawn (\(first)); their data and scripts are in \(root)/charts") }
         return path
     }

@@ -98,4 +98,26 @@ extension ReliabilityTests {
         try s.run(source: "save hs to \(tmp)/hs-mine.safetensors\nload \(tmp)/hs.safetensors", file: "r.aft")
         XCTAssertEqual(s.vectors["hs"]?.values, [1, 2, 3], "once saved, loading onto the name is allowed")
     }
+
+    /// A vector is checked against the loaded model's weights (its provenance sha256), not only its name and size.
+    func testVectorFromOtherWeightsIsRefused() throws {
+        var u = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { u.deleteLastPathComponent() }
+        let model = u.path + "/scripts/fuzz-seeds/gguf/llama-f32.gguf"
+        let s = Session(output: { _ in })
+        try s.run(source: "load \(model)", file: "r.aft")
+        let sha = try XCTUnwrap(s.model).sha256()
+        for (name, want, ok) in [("mine", sha, true), ("theirs", String(repeating: "f", count: 64), false)] {
+            let v = SteeringVector(name: name, values: [Float](repeating: 0.01, count: 8), layer: 1, metadata: ["model_sha256": want, "model": "m"])
+            try v.saveSafetensors(to: tmp + "/\(name).safetensors")
+            try s.run(source: "load \(tmp)/\(name).safetensors", file: "r.aft")
+            if ok {
+                XCTAssertNoThrow(try s.run(source: "generate \"the\" max_tokens=2 with \(name)", file: "r.aft"))
+            } else {
+                XCTAssertThrowsError(try s.run(source: "generate \"the\" max_tokens=2 with \(name)", file: "r.aft")) { e in
+                    XCTAssertTrue("\(e)".contains("trained on other weights") && "\(e)".contains("ffffffffffff"), "\(e)")
+                }
+            }
+        }
+    }
 }

@@ -42,11 +42,17 @@ public struct SweepRunDirectory {
     public func lock() throws -> RunLock {
         let p = path + "/lock"
         let host = ProcessInfo.processInfo.hostName, me = "\(host) \(getpid())\n"
+        // The lock appears whole or not at all: written to a temporary file, then hard-linked into
+        // place (link fails when the lock exists), so a writer killed at any moment never leaves an
+        // empty lock that names no process.
+        let tmp = p + ".tmp-\(getpid())"
+        guard FileManager.default.createFile(atPath: tmp, contents: Data(me.utf8)) else {
+            throw EngineError.io(path: p, message: "cannot create the run lock: \(String(cString: strerror(errno)))")
+        }
+        defer { unlink(tmp) }
         for _ in 0..<2 {
-            let fd = open(p, O_WRONLY | O_CREAT | O_EXCL, 0o644)
-            if fd >= 0 {
-                _ = me.withCString { write(fd, $0, strlen($0)) }
-                close(fd)
+            if link(tmp, p) == 0 {
+                removeStaleTemporaries(in: path)   // what writers killed in this directory left behind
                 return RunLock(path: p)
             }
             guard errno == EEXIST else { throw EngineError.io(path: p, message: "cannot create the run lock: \(String(cString: strerror(errno)))") }
