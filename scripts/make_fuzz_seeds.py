@@ -177,13 +177,13 @@ def dictionaries():
                         "aft-steering-vector/1", "layer", "model_sha256", "[0, 0]", "-1", "1e308", "null"],
         "tokenizer": ["model", "BPE", "vocab", "merges", "added_tokens", "special", "content", "pre_tokenizer", "ByteLevel",
                       "Split", "Regex", "Sequence", "normalizer", "NFC", "post_processor", "TemplateProcessing",
-                      "SpecialToken", "ids", "\\u0120", "-1", "1e99", "null"],
+                      "SpecialToken", "ids", "\\xc4\\xa0", "\\x5cu0120", "-1", "1e99", "null"],
         "config": ["model_type", "llama", "qwen2", "gemma3", "gpt2", "gpt_neox", "phi", "hidden_size", "num_hidden_layers",
                    "num_attention_heads", "num_key_value_heads", "head_dim", "intermediate_size", "vocab_size",
                    "rope_scaling", "rope_type", "yarn", "linear", "rope_theta", "hidden_act", "gelu", "text_config",
                    "sliding_window", "layer_types", "-1", "0", "1e308", "null", "true"],
         "jsonl": ["ctx", "endings", "label", "question", "choices", "text", "answerKey", "answer", "####", "<<", ">>",
-                  "$", ",", "-1", "null", "\\n", "\\u00e9"],
+                  "$", ",", "-1", "null", "\\x5cn", "\\x5cu00e9", "\\x0a"],
     }
     for target, words in dicts.items():
         with open(os.path.join(ROOT, f"{target}.dict"), "w") as f:

@@ -75,6 +75,49 @@ final class ReaderValidationTests: XCTestCase {
         }
     }
 
+    /// A config field that is present must be valid: wrong values are refused with the key, never
+    /// replaced by a default, and counts far beyond any model are refused before anything is allocated.
+    func testConfigValuesArePresentAndValidOrAbsent() throws {
+        let base = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Self.seeds + "/config/llama.json"))) as! [String: Any]
+        let cases: [(String, Any, String)] = [
+            ("num_hidden_layers", 1_000_000_000_000, "'num_hidden_layers' must be a positive integer of at most"),
+            ("num_attention_heads", 0, "'num_attention_heads' must be a positive integer"),
+            ("rope_theta", "x", "'rope_theta' must be a positive number"),
+            ("rope_theta", -5, "'rope_theta' must be a positive number"),
+            ("max_position_embeddings", 0, "'max_position_embeddings' must be a positive integer"),
+            ("max_position_embeddings", 1.5, "'max_position_embeddings' must be a positive integer"),
+            ("rms_norm_eps", [1], "'rms_norm_eps' must be a positive number"),
+            ("bos_token_id", 999_999, "BOS token id 999999 is outside the vocabulary"),
+            ("vocab_size", -1, "'vocab_size' must be a positive integer"),
+        ]
+        for (key, value, want) in cases {
+            var c = base
+            c[key] = value
+            try JSONSerialization.data(withJSONObject: c).write(to: URL(fileURLWithPath: dir + "/config.json"))
+            XCTAssertThrowsError(try ModelConfig(hfConfigAt: dir + "/config.json"), "\(key)=\(value)") { e in
+                XCTAssertTrue("\(e)".contains(want) && "\(e)".contains("config.json"), "\(key)=\(value): \(e)")
+            }
+        }
+        var c = base
+        c["max_position_embeddings"] = NSNull()
+        try JSONSerialization.data(withJSONObject: c).write(to: URL(fileURLWithPath: dir + "/config.json"))
+        XCTAssertNil(try ModelConfig(hfConfigAt: dir + "/config.json").maxPositions, "null is absent")
+    }
+
+    /// GGUF special-token ids outside the vocabulary are refused, not dropped.
+    func testGGUFSpecialTokenIdsMustNameTokens() throws {
+        var w = GGUFWriter()
+        w.add("general.architecture", string: "llama")
+        w.add("tokenizer.ggml.model", string: "gpt2")
+        w.add("tokenizer.ggml.tokens", strings: ["a", "b"])
+        w.add("tokenizer.ggml.eos_token_id", u32: 7)
+        let p = dir + "/eos.gguf"
+        _ = FileManager.default.createFile(atPath: p, contents: Data(w.bytes()))
+        XCTAssertThrowsError(try Tokenizer(gguf: GGUFFile(path: p))) { e in
+            XCTAssertTrue("\(e)".contains("'tokenizer.ggml.eos_token_id' is 7: outside the vocabulary of 2 tokens"), "\(e)")
+        }
+    }
+
     func safetensors(_ header: [String: Any], data: Int) throws -> String {
         var h = try JSONSerialization.data(withJSONObject: header, options: .sortedKeys)
         while h.count % 8 != 0 { h.append(0x20) }

@@ -64,14 +64,38 @@ public struct ConfigReader {
     /// A raw key outside the field table (an architecture's own, e.g. `layer_types`).
     public func raw(_ key: String) -> ConfigValue? { lookup(key) }
 
-    /// The field as a positive integer, or an error naming the file and the key.
-    public func positive(_ f: ConfigField) throws -> Int {
+    /// The field as a positive integer (at most `limit`), or an error naming the file and the key.
+    public func positive(_ f: ConfigField, limit: Int = 1 << 40) throws -> Int {
         let name = keys[f]?.first ?? "\(f)"
         guard let v = value(f) else { throw EngineError.missingConfig(path: path, key: name) }
-        guard let n = int(f), n > 0 else {
-            throw EngineError.malformed(path: path, what: "'\(name)' must be a positive integer, found \(v)")
+        guard let n = int(f), n > 0, n <= limit else {
+            throw EngineError.malformed(path: path, what: "'\(name)' must be a positive integer\(limit < 1 << 40 ? " of at most \(limit)" : ""), found \(v)")
         }
         return n
+    }
+
+    /// The field as a positive integer when it is present (nil when absent or null); present with
+    /// another value (0, −1, 1.5, "x", a list) is an error, never silently replaced by a default.
+    public func optionalPositive(_ f: ConfigField, limit: Int = 1 << 40) throws -> Int? {
+        value(f) == nil ? nil : try positive(f, limit: limit)
+    }
+
+    /// The field as a non-negative integer when present (a token id), else nil; another value is an error.
+    public func optionalIndex(_ f: ConfigField) throws -> Int? {
+        guard let v = value(f) else { return nil }
+        guard let n = int(f), n >= 0 else {
+            throw EngineError.malformed(path: path, what: "'\(keys[f]?.first ?? "\(f)")' must be a non-negative integer, found \(v)")
+        }
+        return n
+    }
+
+    /// The field as a finite positive number when present, else nil; another value is an error.
+    public func optionalPositiveNumber(_ f: ConfigField) throws -> Double? {
+        guard let v = value(f) else { return nil }
+        guard let x = v.number, x.isFinite, x > 0 else {
+            throw EngineError.malformed(path: path, what: "'\(keys[f]?.first ?? "\(f)")' must be a positive number, found \(v)")
+        }
+        return x
     }
 }
 

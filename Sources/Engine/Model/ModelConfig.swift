@@ -38,13 +38,18 @@ extension ModelConfig {
     /// Reads every field through `r` (the architecture's keys in one format), applies the
     /// architecture's own choices, and checks that the shapes are consistent.
     init(arch: Architecture, reader r: ConfigReader, vocabFallback: Int? = nil) throws {
-        let hidden = try r.positive(.hidden), heads = try r.positive(.heads), layers = try r.positive(.layers)
-        let headDim = r.value(.headDim) != nil ? try r.positive(.headDim) : hidden / heads
+        // Limits far beyond any real model keep a corrupt count from asking for terabytes before
+        // the weights (which must match these shapes) are even opened.
+        let hidden = try r.positive(.hidden, limit: 1 << 20), heads = try r.positive(.heads, limit: 1 << 14)
+        let layers = try r.positive(.layers, limit: 1 << 14)
+        let headDim = try r.optionalPositive(.headDim, limit: 1 << 16) ?? hidden / heads
         if r.value(.headDim) == nil && hidden % heads != 0 {
             throw EngineError.malformed(path: r.path, what: "hidden size \(hidden) is not divisible by \(heads) attention heads")
         }
-        let kvHeads = r.value(.kvHeads) != nil ? try r.positive(.kvHeads) : heads
-        let theta = r.double(.ropeTheta) ?? 10000
+        let kvHeads = try r.optionalPositive(.kvHeads, limit: 1 << 14) ?? heads
+        let theta = try r.optionalPositiveNumber(.ropeTheta) ?? 10000
+        let fraction = try r.optionalPositiveNumber(.rotaryFraction) ?? 1
+        guard fraction <= 1 else { throw EngineError.malformed(path: r.path, what: "partial rotary factor \(fraction) must be at most 1") }
         // Scaled RoPE changes every position's rotation: running it unscaled would give other
         // logits than transformers without a word, so a scaling aft does not implement is refused.
         for k in r.keys[.ropeScaling] ?? [] {
@@ -60,15 +65,16 @@ extension ModelConfig {
             }
             switch features.mlp { case .gated: features.mlp = .gated(a); case .plain: features.mlp = .plain(a) }
         }
-        self.init(arch: arch, features: features, vocabSize: r.int(.vocabSize) ?? vocabFallback ?? 0, hidden: hidden,
-                  layers: layers, heads: heads, kvHeads: kvHeads, headDim: headDim, ffn: r.int(.ffn) ?? 0,
-                  normEps: Float(r.double(.normEps) ?? 1e-5), ropeTheta: Float(theta),
-                  ropeLocalTheta: Float(r.double(.ropeLocalTheta) ?? theta),
-                  rotaryDim: r.int(.rotaryDim) ?? Int(Double(headDim) * (r.double(.rotaryFraction) ?? 1)),
+        self.init(arch: arch, features: features, vocabSize: try r.optionalPositive(.vocabSize, limit: 1 << 24) ?? vocabFallback ?? 0, hidden: hidden,
+                  layers: layers, heads: heads, kvHeads: kvHeads, headDim: headDim, ffn: try r.optionalPositive(.ffn, limit: 1 << 22) ?? 0,
+                  normEps: Float(try r.optionalPositiveNumber(.normEps) ?? 1e-5), ropeTheta: Float(theta),
+                  ropeLocalTheta: Float(try r.optionalPositiveNumber(.ropeLocalTheta) ?? theta),
+                  rotaryDim: try r.optionalIndex(.rotaryDim) ?? Int(Double(headDim) * fraction),
                   slidingWindow: nil, layerIsSliding: [Bool](repeating: false, count: layers),
                   tiedEmbeddings: r.bool(.tiedEmbeddings) ?? arch.tiedByDefault,
-                  queryPreAttnScalar: Float(r.double(.queryPreAttnScalar) ?? Double(headDim)),
-                  maxPositions: r.int(.maxPositions), bosTokenId: r.int(.bosTokenId), addBos: r.bool(.addBos) ?? false)
+                  queryPreAttnScalar: Float(try r.optionalPositiveNumber(.queryPreAttnScalar) ?? Double(headDim)),
+                  maxPositions: try r.optionalPositive(.maxPositions), bosTokenId: try r.optionalIndex(.bosTokenId),
+                  addBos: r.bool(.addBos) ?? false)
         try arch.adjust?(&self, r)
         try validate(path: r.path)
     }
@@ -93,6 +99,7 @@ extension ModelConfig {
             guard let n = maxPositions, n > 0 else { throw bad("a learned position table needs its size (max positions)") }
         }
         if let w = slidingWindow, w <= 0 { throw bad("sliding window \(w) must be positive") }
+        if let b = bosTokenId, b >= vocabSize { throw bad("BOS token id \(b) is outside the vocabulary of \(vocabSize) tokens") }
     }
 
     /// Reads the config from llama.cpp GGUF metadata (`ARCH.block_count`, …).

@@ -7,6 +7,12 @@ extension Tokenizer {
             throw EngineError.tokenizer("\(g.path): no tokenizer.ggml.model / tokenizer.ggml.tokens metadata")
         }
         let types = g.metadata["tokenizer.ggml.token_type"]?.array?.compactMap { $0.int } ?? []
+        // Special-token ids must name tokens: one outside the vocabulary would be clamped or dropped.
+        for key in ["tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id"] {
+            if let v = g.metadata[key], !(v.int.map { $0 >= 0 && $0 < toks.count } ?? false) {
+                throw EngineError.malformed(path: g.path, what: "'\(key)' is \(v.int.map(String.init) ?? "not an integer"): outside the vocabulary of \(toks.count) tokens")
+            }
+        }
         let bos = g.metadata["tokenizer.ggml.bos_token_id"]?.int
         let addBos = g.metadata["tokenizer.ggml.add_bos_token"]?.bool ?? false
         switch model {
