@@ -7,10 +7,14 @@ final class TerminalProgress: ProgressSink {
     var label = "", total = 0, start = Date(), lastDraw = Date.distantPast, lastPlain = -1
     /// Whether a progress line is on the screen now.
     var drawn = false
+    /// Counting bytes: amounts in MB, the rate in MB/s.
+    var bytes = false
 
     func begin(_ label: String, total: Int) {
-        self.label = label; self.total = total; start = Date(); lastDraw = .distantPast; lastPlain = -1
+        self.label = label; self.total = total; start = Date(); lastDraw = .distantPast; lastPlain = -1; bytes = false
     }
+
+    func beginBytes(_ label: String, total: Int) { begin(label, total: total); bytes = true }
 
     func advance(_ done: Int) {
         let now = Date()
@@ -18,8 +22,9 @@ final class TerminalProgress: ProgressSink {
         let rate = Double(done) / max(el, 1e-9)
         let eta = rate > 0 ? Double(total - done) / rate : 0
         // Rate and ETA only once there is a meaningful amount of time to measure.
-        let line = el < 0.5 ? String(format: "%@ %d/%d", label, done, total)
-            : String(format: "%@ %d/%d  %.2f/s  elapsed %@  ETA %@", label, done, total, rate, fmt(el), fmt(eta))
+        let amount = bytes ? String(format: "%.1f/%.1f MB", Double(done) / 1e6, Double(total) / 1e6) : "\(done)/\(total)"
+        let speed = bytes ? String(format: "%.1f MB/s", rate / 1e6) : String(format: "%.2f/s", rate)
+        let line = el < 0.5 ? "\(label) \(amount)" : "\(label) \(amount)  \(speed)  elapsed \(fmt(el))  ETA \(fmt(eta))"
         if isTTY {
             guard now.timeIntervalSince(lastDraw) > 0.1 || done == total else { return }
             lastDraw = now

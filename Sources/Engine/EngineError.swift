@@ -19,6 +19,8 @@ public enum EngineError: Error, CustomStringConvertible, Equatable {
     case io(path: String, message: String)
     /// A built-in task's file is in none of the data directories searched.
     case dataNotFound(file: String, lookedIn: [String])
+    /// A Hugging Face Hub download or lookup failed (what happened and what to do).
+    case hub(repo: String, message: String)
 
     public var description: String {
         switch self {
@@ -42,6 +44,7 @@ public enum EngineError: Error, CustomStringConvertible, Equatable {
         case .invalidArgument(let m): return m
         case .io(let p, let m): return "\(p): \(m)"
         case .dataNotFound(let f, let dirs): return "\(f): data file not found; looked in:\n" + dirs.map { "  \($0)" }.joined(separator: "\n")
+        case .hub(let repo, let m): return "Hugging Face Hub, \(repo): \(m)"
         }
     }
 }

@@ -62,8 +62,10 @@ extension Session {
         for n in ModelRegistry.allNames {
             let where_: String
             do {
-                switch try reg.resolve(n) { case .gguf(let p), .hfDirectory(let p): where_ = p }
-            } catch { where_ = "not available here" }
+                switch try reg.resolve(n, download: false) { case .gguf(let p), .hfDirectory(let p): where_ = p }
+            } catch {
+                where_ = ModelRegistry.hfModels[n].map { "Hugging Face \($0): downloads on load" } ?? "not available here"
+            }
             lines.append("  " + n.padding(20) + where_)
         }
         output("Models:\n" + lines.joined(separator: "\n"))
@@ -123,7 +125,16 @@ extension Session {
             throw Diagnostic(.usage, "'as' names a loaded vector (a .safetensors file); models keep their own name", at: s.named("as")?.location)
         }
         let m: LanguageModel
-        do { m = try LanguageModel(name: name, registry: registry) } catch EngineError.modelNotFound(let n, let looked, let hint)
+        // A model fetched from the Hugging Face Hub shows each file's download (MB, MB/s, ETA).
+        var reg = registry
+        var current = ""
+        reg.onDownload = { [weak self] file, done, total in
+            guard let p = self?.progress else { return }
+            if file != current { if !current.isEmpty { p.end() }; current = file; p.beginBytes("downloading \(file)", total: Int(max(total, 1))) }
+            p.advance(Int(done))
+            if done >= total { p.end(); current = "" }
+        }
+        do { m = try LanguageModel(name: name, registry: reg) } catch EngineError.modelNotFound(let n, let looked, let hint)
             where ModelRegistry.ggufModels.contains(where: { $0.name == n }) {
             // The shell's own way to fetch a registry model, and where to point it at another cache.
             throw Diagnostic(.runtime, EngineError.modelNotFound(name: n, lookedIn: looked, hint: hint + "; run scripts/setup (or python3 scripts/fetch_models.py \(n)) to fetch it, or set AFT_MODELS / `set models=DIR` to use another cache").description,

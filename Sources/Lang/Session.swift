@@ -4,8 +4,14 @@ import Foundation
 /// Receives progress of long work; the shell draws it as a line with rate and ETA.
 public protocol ProgressSink: AnyObject {
     func begin(_ label: String, total: Int)
+    /// Like `begin`, for work counted in bytes (a download): shown as MB and MB/s.
+    func beginBytes(_ label: String, total: Int)
     func advance(_ done: Int)
     func end()
+}
+
+extension ProgressSink {
+    public func beginBytes(_ label: String, total: Int) { begin(label, total: total) }
 }
 
 /// A value a command produced, kept in the session's variables.

@@ -19,17 +19,27 @@ public struct ModelRegistry {
 
     public var modelCache: String
     public var hfCache: String
+    /// Downloads from the Hub (endpoint, token, offline mode from the environment).
+    public var hub: HubClient
+    /// (file, bytes so far, bytes in all) while a model downloads from the Hub.
+    public var onDownload: ((String, Int64, Int64) -> Void)? {
+        get { hub.onProgress }
+        set { hub.onProgress = newValue }
+    }
 
     public init(environment env: [String: String] = ProcessInfo.processInfo.environment) {
         let home = env["HOME"] ?? NSHomeDirectory()
         modelCache = env["AFT_MODELS"] ?? home + "/.cache/aft/models"
         hfCache = env["HF_HUB_CACHE"] ?? (env["HF_HOME"].map { $0 + "/hub" } ?? home + "/.cache/huggingface/hub")
+        hub = HubClient(cache: hfCache, environment: env)
     }
 
     /// A resolved location: a GGUF file or a Hugging Face directory.
     public enum Location: Equatable { case gguf(String), hfDirectory(String) }
 
-    public func resolve(_ name: String) throws -> Location {
+    /// Where `name` is: a path, a registry GGUF in the model cache, or a Hugging Face repo in the
+    /// Hub cache, downloaded from the Hub when `download` and not cached.
+    public func resolve(_ name: String, download: Bool = true) throws -> Location {
         let fm = FileManager.default
         var isDir: ObjCBool = false
         let expanded = (name as NSString).expandingTildeInPath
@@ -42,23 +52,26 @@ public struct ModelRegistry {
             throw EngineError.modelNotFound(name: name, lookedIn: [p],
                 hint: "the file \(g.file) (sha256 \(g.sha256.prefix(12))…) is not in the model cache \(modelCache)")
         }
-        let repo = ModelRegistry.hfModels[name] ?? (name.contains("/") ? name : nil)
-        guard let repo = repo else {
+        // A registry alias or ORG/REPO, optionally @REVISION (a branch, tag or commit; default main).
+        let at = name.lastIndex(of: "@")
+        let base = at.map { String(name[..<$0]) } ?? name
+        let revision = at.map { String(name[name.index(after: $0)...]) } ?? "main"
+        let repo = ModelRegistry.hfModels[base] ?? (base.split(separator: "/").count == 2 ? base : nil)
+        guard let repo = repo, !revision.isEmpty else {
             throw EngineError.modelNotFound(name: name, lookedIn: [],
-                hint: "known models: \(ModelRegistry.allNames.joined(separator: ", ")); or give a path to a .gguf file or a Hugging Face directory")
+                hint: "known models: \(ModelRegistry.allNames.joined(separator: ", ")); or ORG/REPO[@REVISION] from the Hugging Face Hub, or a path to a .gguf file or a Hugging Face directory")
         }
-        var looked: [String] = []
         let direct = modelCache + "/" + repo.split(separator: "/").last!
-        looked.append(direct)
-        if fm.fileExists(atPath: direct + "/config.json") { return .hfDirectory(direct) }
-        let snaps = hfCache + "/models--" + repo.replacingOccurrences(of: "/", with: "--") + "/snapshots"
-        looked.append(snaps + "/*")
-        if let entries = try? fm.contentsOfDirectory(atPath: snaps) {
-            for e in entries.sorted() where fm.fileExists(atPath: snaps + "/" + e + "/config.json") {
-                return .hfDirectory(snaps + "/" + e)
-            }
+        if at == nil && fm.fileExists(atPath: direct + "/config.json") { return .hfDirectory(direct) }
+        var hub = self.hub
+        hub.cache = hfCache
+        // The Hub's own cache first: a model transformers (or aft) already downloaded loads without
+        // any network access; otherwise the files come from the Hub into that cache.
+        if let s = hub.cachedSnapshot(repo: repo, revision: revision), hub.hasWeights(s) { return .hfDirectory(s) }
+        guard download else {
+            throw EngineError.modelNotFound(name: name, lookedIn: [direct, hub.repoDirectory(repo)],
+                                            hint: "not cached; 'load \(name)' downloads \(repo) from the Hugging Face Hub")
         }
-        throw EngineError.modelNotFound(name: name, lookedIn: looked,
-            hint: "'\(name)' is the Hugging Face repo \(repo); its weights are not shipped here. Put the repo's files (config.json, *.safetensors, tokenizer.json) in one of those places.")
+        return .hfDirectory(try hub.snapshot(repo: repo, revision: revision))
     }
 }
