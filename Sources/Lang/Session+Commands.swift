@@ -97,7 +97,7 @@ extension Session {
     func listVectors(_ s: Statement) throws {
         output(vectors.isEmpty ? "no vectors yet; train one with: train TASK layer=N" :
             vectors.keys.sorted().compactMap { k in vectors[k].map { v in
-                "  " + k.padding(16) + "layer \(v.layer)  ‖v‖ \(String(format: "%.3f", v.norm))  \(v.metadata["task"] ?? "")" } }.joined(separator: "\n"))
+                "  " + k.padding(16) + (v.more.isEmpty ? "layer \(v.layer)" : "layers \(v.layers.map(String.init).joined(separator: ","))") + "  ‖v‖ \(String(format: "%.3f", v.norm))  \(v.metadata["task"] ?? "")" } }.joined(separator: "\n"))
     }
 
     /// `help [COMMAND]`.
@@ -119,6 +119,10 @@ extension Session {
         let path = (name as NSString).expandingTildeInPath
         var isDir: ObjCBool = false
         if path.hasSuffix(".safetensors"), FileManager.default.fileExists(atPath: path, isDirectory: &isDir), !isDir.boolValue {
+            return try loadVector(path, s)
+        }
+        // A .gguf file is a model, unless it is a llama.cpp control vector.
+        if path.hasSuffix(".gguf"), let g = try? GGUFFile(path: path), g.metadata["general.architecture"]?.string == "controlvector" {
             return try loadVector(path, s)
         }
         if s.named("as") != nil {
@@ -145,12 +149,20 @@ extension Session {
         store(.model(name: name, summary: modelSummary(m)), s)
     }
 
-    /// `load FILE.safetensors [as NAME]`: a vector written by `save`, with its provenance.
+    /// `load FILE.safetensors [as NAME]`: a vector written by `save`, with its provenance;
+    /// `load FILE.gguf as NAME`: a llama.cpp control vector (every `direction.N` layer).
     func loadVector(_ path: String, _ s: Statement) throws {
         var v: SteeringVector
-        do { v = try SteeringVector.loadSafetensors(path) } catch {
-            throw Diagnostic(.runtime, "\(path) is not a steering vector saved by aft (\(error)); a Hugging Face model loads from its directory",
-                             at: s.positional.first?.valueLocation)
+        if path.hasSuffix(".gguf") {
+            let stem = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
+            do { v = try SteeringVector.loadControlVector(path, name: stem) } catch {
+                throw Diagnostic(.runtime, "\(error)", at: s.positional.first?.valueLocation)
+            }
+        } else {
+            do { v = try SteeringVector.loadSafetensors(path) } catch {
+                throw Diagnostic(.runtime, "\(path) is not a steering vector saved by aft (\(error)); a Hugging Face model loads from its directory",
+                                 at: s.positional.first?.valueLocation)
+            }
         }
         if let n = str(s.named("as")) { v.name = n }
         if unsaved.contains(v.name) {
@@ -158,9 +170,11 @@ extension Session {
                              + "Load it under another name (load \(path) as NAME) or save '\(v.name)' first", at: s.positional.first?.valueLocation)
         }
         vectors[v.name] = v
-        var line = "loaded vector \(v.name): layer \(v.layer), \(v.values.count) floats, ‖v‖ \(String(format: "%.3f", v.norm))"
+        let where_ = v.more.isEmpty ? "layer \(v.layer)" : "layers \(v.layers.map(String.init).joined(separator: ","))"
+        var line = "loaded vector \(v.name): \(where_), \(v.values.count) floats, ‖v‖ \(String(format: "%.3f", v.norm))"
         if let t = v.metadata["task"] { line += ", task \(t)" }
         if let m = v.metadata["model"] { line += ", trained on \(m)" }
+        if let m = v.metadata["model_hint"] { line += ", llama.cpp control vector for \(m)" }
         output(line)
         if let m = model, v.values.count != m.config.hidden {
             output("  note: \(m.name) has hidden size \(m.config.hidden); this vector needs a model with \(v.values.count)")
@@ -212,8 +226,8 @@ extension Session {
         let scorer = Scorer(model: m)
         var hook: Transformer.ResidualHook? = nil
         var label = shots > 0 ? "\(task) \(shots)-shot" : task
-        if let (layer, values) = set.first, let vl = vlabel {
-            hook = Transformer.steeringHook(layer: layer, values: values)
+        if !set.isEmpty, let vl = vlabel {
+            hook = Transformer.steeringHook(set)
             label += " with \(vl)"
         }
         let t0 = Date()

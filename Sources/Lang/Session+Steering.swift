@@ -10,7 +10,8 @@ extension Session {
                              at: s.named("with")?.valueLocation)
         }
         try checkVector(vec, on: m, at: s.named("with")?.valueLocation)
-        return ([(vec.layer, vec.values)], "\(vn) (layer \(vec.layer))")
+        let where_ = vec.more.isEmpty ? "layer \(vec.layer)" : "layers \(vec.layers.map(String.init).joined(separator: ","))"
+        return (vec.steering, "\(vn) (\(where_))")
     }
 
     /// Refuses a vector `m` cannot take: another hidden size, a layer outside the model, or
@@ -19,8 +20,13 @@ extension Session {
         guard v.values.count == m.config.hidden else {
             throw Diagnostic(.runtime, "vector '\(v.name)' has \(v.values.count) values; \(m.name) has hidden size \(m.config.hidden) (trained on another model?)", at: loc)
         }
-        guard v.layer >= -1 && v.layer < m.config.layers else {
-            throw Diagnostic(.runtime, "vector '\(v.name)' is for layer \(v.layer); \(m.name) has layers 0..\(m.config.layers - 1)", at: loc)
+        for (l, values) in v.steering {
+            guard l >= 0 && l < m.config.layers else {
+                throw Diagnostic(.runtime, "vector '\(v.name)' is for layer \(l); \(m.name) has layers 0..\(m.config.layers - 1)", at: loc)
+            }
+            guard values.count == m.config.hidden else {
+                throw Diagnostic(.runtime, "vector '\(v.name)' has \(values.count) values at layer \(l); \(m.name) has hidden size \(m.config.hidden)", at: loc)
+            }
         }
         if let want = v.metadata["model_sha256"], want.count == 64, let have = try? m.sha256(), want != have {
             let trained = v.metadata["model"].map { " (\($0))" } ?? ""
@@ -264,6 +270,9 @@ extension Session {
 
     func saveVector(_ s: Statement) throws {
         let v = try vector(s)
+        guard v.more.isEmpty else {
+            throw Diagnostic(.runtime, "vector '\(v.name)' steers layers \(v.layers.map(String.init).joined(separator: ",")); an aft vector file holds one layer: keep it as a control vector with 'export \(v.name) gguf PATH'", at: s.positional.first?.valueLocation)
+        }
         let path = ((str(s.named("to")) ?? "\(outDir)/vectors/\(v.name).safetensors") as NSString).expandingTildeInPath
         try v.saveSafetensors(to: path)
         unsaved.remove(v.name)
@@ -275,7 +284,7 @@ extension Session {
         guard let m = model else { throw Diagnostic(.runtime, "no model loaded", at: s.location) }
         let path = (try positional(s, 2) as NSString).expandingTildeInPath
         try v.exportControlVector(to: path, architecture: m.config.arch.ggufNames[0], layerCount: m.config.layers)
-        output("exported \(v.name) as llama.cpp control vector direction.\(v.layer) to \(path)")
+        output("exported \(v.name) as llama.cpp control vector " + v.layers.map { "direction.\($0)" }.joined(separator: ", ") + " to \(path)")
     }
 }
 

@@ -120,4 +120,24 @@ extension ReliabilityTests {
             }
         }
     }
+
+    /// `load FILE.gguf as NAME` reads a llama.cpp control vector (not a model); eval and generate
+    /// apply every layer; `save` refuses to drop layers; `export` writes them all back.
+    func testControlVectorLoadsAndAppliesEveryLayer() throws {
+        var u = URL(fileURLWithPath: #filePath)
+        for _ in 0..<2 { u.deleteLastPathComponent() }
+        let fx = u.path + "/EngineTests/Fixtures"
+        var out: [String] = []
+        let s = Session(output: { out.append($0) })
+        try s.run(source: "load \(fx)/tiny/llama\nload \(fx)/cvec/tiny-llama-cvec.gguf as cv", file: "r.aft")
+        XCTAssertEqual(s.vectors["cv"]?.layers, [1, 2])
+        XCTAssertTrue(out.last?.contains("layers 1,2") ?? false, out.joined(separator: "\n"))
+        XCTAssertNotNil(s.model, "the model stays loaded: a control vector is not a model")
+        try s.run(source: "generate \"the cat\" max_tokens=3 with cv", file: "r.aft")
+        XCTAssertThrowsError(try s.run(source: "save cv to \(tmp)/cv.safetensors", file: "r.aft")) { e in
+            XCTAssertTrue("\(e)".contains("export cv gguf"), "\(e)")
+        }
+        try s.run(source: "export cv gguf \(tmp)/cv.gguf", file: "r.aft")
+        XCTAssertEqual(try SteeringVector.loadControlVector(tmp + "/cv.gguf", name: "x").layers, [1, 2])
+    }
 }

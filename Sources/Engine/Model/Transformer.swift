@@ -35,6 +35,11 @@ public final class Transformer {
         { l, x, rows in if l == layer { Kernels.addToRows(values, x, rows: rows) } }
     }
 
+    /// The hook that adds each of the set's vectors after its block (a multi-layer control vector).
+    public static func steeringHook(_ set: SteeringSet) -> ResidualHook {
+        { l, x, rows in for (sl, v) in set where sl == l { Kernels.addToRows(v, x, rows: rows) } }
+    }
+
     /// Adds the set's vectors for block `layer` (−1: the embeddings) to every row of `x` [rows, hidden].
     static func add(_ set: SteeringSet, at layer: Int, to x: inout [Float]) {
         for (l, v) in set where l == layer {
