@@ -251,6 +251,10 @@ extension Session {
         if scorer.truncatedItems > 0 {
             output("  note: \(scorer.truncatedItems) item(s) longer than \(m.name)'s context of \(scorer.maxLength) tokens were cut from the left, as lm-eval cuts them")
         }
+        if let dir = str(s.named("lmeval")).map({ ($0 as NSString).expandingTildeInPath }), ds.layout != .gsm8k {
+            let (lines, metrics) = LMEvalOutput.multipleChoice(ds, items: Array(items.prefix(scores.count)), scores: scores)
+            try writeLMEval(dir, m, task, shots: shots, total: ds.items.count, lines, metrics, Date().timeIntervalSince(t0), s)
+        }
         let r = EvalResult(task: label, model: m.name, scores: scores, seconds: Date().timeIntervalSince(t0),
                            interrupted: scores.count < items.count)
         output(r.display)

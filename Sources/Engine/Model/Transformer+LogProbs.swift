@@ -10,12 +10,18 @@ extension Transformer {
     /// `logits(hidden:rows:)` followed by a full-row log-sum-exp, up to f32 rounding of the sum;
     /// for Qwen's 151,936-token vocabulary it saves ~115 MB of fresh, page-faulted memory per pass.
     public func logProbs(hidden: [Float], pairs: [(row: Int, token: Int)], block: Int = 4096) -> [Double] {
+        logProbsAndGreedy(hidden: hidden, pairs: pairs, block: block).logProbs
+    }
+
+    /// `logProbs`, and for each pair whether its token is the row's argmax (lm-eval's `is_greedy`
+    /// per token: the lowest index among equal maxima, as torch's argmax picks it).
+    public func logProbsAndGreedy(hidden: [Float], pairs: [(row: Int, token: Int)], block: Int = 4096) -> (logProbs: [Double], greedy: [Bool]) {
         let d = config.hidden, V = config.vocabSize
         var rows: [Int] = [], slot: [Int: Int] = [:]
         for p in pairs where slot[p.row] == nil { slot[p.row] = rows.count; rows.append(p.row) }
         let pairSlot = pairs.map { slot[$0.row] ?? 0 }
         let n = rows.count
-        guard n > 0 else { return [] }
+        guard n > 0 else { return ([], []) }
         var sel = [Float](repeating: 0, count: n * d)
         for (i, r) in rows.enumerated() { for j in 0..<d { sel[i * d + j] = hidden[r * d + j] } }
         // Pairs by the block holding their token: (pair index, slot, column within the block).
@@ -27,6 +33,8 @@ extension Transformer {
         }
         var picked = [Double](repeating: 0, count: pairs.count)
         var lse = [Double](repeating: -.infinity, count: n)
+        // Each row's largest logit and its lowest column so far (blocks run in column order).
+        var rowMax = [Float](repeating: -.infinity, count: n), rowArg = [Int](repeating: -1, count: n)
         var buf = [Float](repeating: 0, count: n * min(B, V))
         let w = head ?? embed
         sel.withUnsafeBufferPointer { s in w.withUnsafeBufferPointer { wb in buf.withUnsafeMutableBufferPointer { o in
@@ -36,15 +44,20 @@ extension Transformer {
                 BLAS.gemm(s.baseAddress!, lda: d, wb.baseAddress! + v0 * d, ldb: d, transB: true, o.baseAddress!, ldc: nc,
                           m: n, n: nc, k: d)
                 if let hb = headBias { for r in 0..<n { for j in 0..<nc { o[r * nc + j] += hb[v0 + j] } } }
-                Kernels.forRows(n, cost: nc) { r in
-                    let part = Kernels.logSumExp(o.baseAddress! + r * nc, nc), acc = lb[r]
-                    let hi = max(acc, part)
-                    lb[r] = hi + log(exp(acc - hi) + exp(part - hi))
-                }
+                rowMax.withUnsafeMutableBufferPointer { mx in rowArg.withUnsafeMutableBufferPointer { ag in
+                    Kernels.forRows(n, cost: nc) { r in
+                        let row = o.baseAddress! + r * nc
+                        let part = Kernels.logSumExp(row, nc), acc = lb[r]
+                        let hi = max(acc, part)
+                        lb[r] = hi + log(exp(acc - hi) + exp(part - hi))
+                        for j in 0..<nc where row[j] > mx[r] { mx[r] = row[j]; ag[r] = v0 + j }
+                    }
+                } }
                 for (k, r, c) in wanted[b] { picked[k] = Double(o[r * nc + c]) }
             }
         } } } }
-        return pairs.indices.map { picked[$0] - lse[pairSlot[$0]] }
+        return (pairs.indices.map { picked[$0] - lse[pairSlot[$0]] },
+                pairs.indices.map { rowArg[pairSlot[$0]] == pairs[$0].token })
     }
 
     /// Logits [rows.count, vocab] for the selected rows of final hidden states `hidden` [T, hidden].

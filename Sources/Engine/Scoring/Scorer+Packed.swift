@@ -70,12 +70,12 @@ extension Scorer {
             for tg in s.targets { for (r, tok) in tg { pairs.append((at.map { $0[r0 + r] ?? 0 } ?? r0 + r, tok)) } }
             r0 += s.count
         }
-        let lp = tf.logProbs(hidden: hidden, pairs: pairs)
+        let (lp, isMax) = tf.logProbsAndGreedy(hidden: hidden, pairs: pairs)
         var out: [ItemScore] = [], k = 0
         for (it, s) in zip(items, seqs) {
-            var ll = [Double](repeating: 0, count: s.targets.count)
-            for (ci, tg) in s.targets.enumerated() { for _ in tg { ll[ci] += lp[k]; k += 1 } }
-            out.append(ItemScore(doc: it.doc, gold: it.gold, ll: ll, choiceChars: it.choiceChars))
+            var ll = [Double](repeating: 0, count: s.targets.count), greedy = [Bool](repeating: true, count: s.targets.count)
+            for (ci, tg) in s.targets.enumerated() { for _ in tg { ll[ci] += lp[k]; greedy[ci] = greedy[ci] && isMax[k]; k += 1 } }
+            out.append(ItemScore(doc: it.doc, gold: it.gold, ll: ll, choiceChars: it.choiceChars, greedy: greedy))
         }
         return out
     }

@@ -6,9 +6,17 @@ public struct ItemScore: Equatable {
     public let gold: Int
     public let ll: [Double]            // nats, summed over each continuation's tokens
     public let choiceChars: [Int]      // characters of each choice (lm-eval's acc_norm denominator)
-    public init(doc: Int, gold: Int, ll: [Double], choiceChars: [Int]) {
-        self.doc = doc; self.gold = gold; self.ll = ll; self.choiceChars = choiceChars
+    /// Whether each choice is the greedy continuation (every token the argmax): lm-eval's
+    /// `is_greedy`; empty where it was not computed (scores read back from a file).
+    public var greedy: [Bool] = []
+    public init(doc: Int, gold: Int, ll: [Double], choiceChars: [Int], greedy: [Bool] = []) {
+        self.doc = doc; self.gold = gold; self.ll = ll; self.choiceChars = choiceChars; self.greedy = greedy
     }
+    /// Equal scores: the same item, gold and log-likelihoods (whether `greedy` was computed aside).
+    public static func == (a: ItemScore, b: ItemScore) -> Bool {
+        a.doc == b.doc && a.gold == b.gold && a.ll == b.ll && a.choiceChars == b.choiceChars
+    }
+
     public var pred: Int { argmax(ll) }
     public var predNorm: Int { argmax(zip(ll, choiceChars).map { $0 / Double(max($1, 1)) }) }
     public var correct: Bool { pred == gold }
@@ -71,9 +79,10 @@ public final class Scorer {
         if !toks.isEmpty {
             hidden += tf.forward(toks, cache: cache, positions: pos, segments: seg, keepInCache: false, hook: hook)
         }
-        let lp = tf.logProbs(hidden: hidden, pairs: targets.map { ($0.row + 1, $0.token) })
-        for (t, p) in zip(targets, lp) { ll[t.choice] += p }
-        return ItemScore(doc: item.doc, gold: item.gold, ll: ll, choiceChars: item.choiceChars)
+        let (lp, isMax) = tf.logProbsAndGreedy(hidden: hidden, pairs: targets.map { ($0.row + 1, $0.token) })
+        var greedy = [Bool](repeating: true, count: pairs.count)
+        for (k, t) in targets.enumerated() { ll[t.choice] += lp[k]; greedy[t.choice] = greedy[t.choice] && isMax[k] }
+        return ItemScore(doc: item.doc, gold: item.gold, ll: ll, choiceChars: item.choiceChars, greedy: greedy)
     }
 }
 

@@ -39,6 +39,8 @@ public struct Dataset {
     public let genItems: [GenItem]
     /// The file's content hash (FNV-1a 64, hex), taken from the bytes already read to parse it.
     public var fingerprint = ""
+    /// Each document's JSON line as the file holds it, by doc index (lm-eval's logged `doc`).
+    public var rawDocs: [Data] = []
     public var count: Int { layout == .gsm8k ? genItems.count : items.count }
 
     /// Built-in tasks → file under the data directory.
@@ -83,7 +85,7 @@ public struct Dataset {
 
     static func parse(path: String, name: String, layout: Layout?) throws -> Dataset {
         guard let data = FileManager.default.contents(atPath: path) else { throw EngineError.fileNotFound(path: path) }
-        var items: [MCItem] = [], gen: [GenItem] = []
+        var items: [MCItem] = [], gen: [GenItem] = [], raw: [Data] = []
         var lay = layout
         var doc = 0
         for (i, lineSub) in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated() {
@@ -122,12 +124,14 @@ public struct Dataset {
                 }
                 gen.append(GenItem(doc: doc, question: q, answer: a))
             }
+            raw.append(Data(lineSub))
             doc += 1
         }
         guard !items.isEmpty || !gen.isEmpty else {
             throw EngineError.dataset(path: path, line: 1, message: "no items: the file is empty (a score over no items would mean nothing)")
         }
         var ds = Dataset(name: name, path: path, layout: lay ?? .arc, items: items, genItems: gen)
+        ds.rawDocs = raw
         ds.fingerprint = String(fnv1a64(data), radix: 16)
         return ds
     }

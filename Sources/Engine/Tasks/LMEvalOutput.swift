@@ -1,0 +1,123 @@
+import Foundation
+
+/// What lm-evaluation-harness 0.4 writes with `--output_path DIR --log_samples`, for aft's own
+/// results: `DIR/<model>/results_<time>.json` and `samples_<task>_<time>.jsonl`, with the same keys
+/// and value types, so tools built for lm-eval's files read aft's.
+///
+/// Samples carry the document as the task file holds it, the request arguments, the responses
+/// (log-likelihood and is-greedy as strings for multiple choice; the generation for GSM8K), the
+/// filtered responses, per-item metrics, and lm-eval's sha256 hashes of the document
+/// (`json.dumps(doc, indent=2, ensure_ascii=False)`), the prompt and the target. Standard errors
+/// are lm-eval's `mean_stderr` (sample standard deviation over √n; "N/A" below two items).
+public enum LMEvalOutput {
+    /// lm-eval's name and version of a built-in task.
+    public static func task(_ name: String) -> (name: String, version: Double) {
+        switch name {
+        case "arc-easy": return ("arc_easy", 1.0)
+        case "arc-challenge": return ("arc_challenge", 1.0)
+        case "gsm8k": return ("gsm8k", 3.0)
+        default: return (name.replacingOccurrences(of: "-", with: "_"), 1.0)
+        }
+    }
+
+    static func sha(_ s: String) -> String { var h = SHA256(); h.update(Data(s.utf8)); return h.hexDigest() }
+
+    /// lm-eval's `mean_stderr`, or "N/A" for fewer than two values.
+    public static func stderr(_ xs: [Double]) -> PythonJSON {
+        guard xs.count > 1 else { return .string("N/A") }
+        let n = Double(xs.count), mu = xs.reduce(0, +) / n
+        return .double((xs.reduce(0) { $0 + ($1 - mu) * ($1 - mu) } / (n - 1)).squareRoot() / n.squareRoot())
+    }
+
+    static func doc(_ ds: Dataset, _ i: Int) -> PythonJSON {
+        i < ds.rawDocs.count ? PythonJSON.parse(ds.rawDocs[i]) ?? .null : .null
+    }
+
+    static func sample(docId: Int, doc: PythonJSON, target: String, arguments: [(String, PythonJSON)], resps: [PythonJSON],
+                       filtered: [PythonJSON], filter: String, metrics: [(String, Double)]) -> PythonJSON {
+        let args = PythonJSON.object(arguments.enumerated().map { k, a in
+            ("gen_args_\(k)", .object([("arg_0", .string(a.0)), ("arg_1", a.1)]))
+        })
+        return .object([("doc_id", .int(String(docId))), ("doc", doc), ("target", .string(target)), ("arguments", args),
+                        ("resps", .array(resps)), ("filtered_resps", .array(filtered)), ("filter", .string(filter)),
+                        ("metrics", .array(metrics.map { .string($0.0) })),
+                        ("doc_hash", .string(sha(doc.dumps(indent: 2)))), ("prompt_hash", .string(sha(arguments.first?.0 ?? ""))),
+                        ("target_hash", .string(sha(target)))] + metrics.map { ($0.0, .double($0.1)) })
+    }
+
+    /// Samples and the task's results entry for a multiple-choice evaluation.
+    public static func multipleChoice(_ ds: Dataset, items: [MCItem], scores: [ItemScore]) -> (samples: [PythonJSON], metrics: [(String, [Double])]) {
+        var lines: [PythonJSON] = [], acc: [Double] = [], accNorm: [Double] = []
+        for (item, s) in zip(items, scores) {
+            let pairs = item.continuations.enumerated().map { k, c -> PythonJSON in
+                .array([.string(PythonJSON.repr(s.ll[k])), .string(k < s.greedy.count && s.greedy[k] ? "True" : "False")])
+            }
+            let a = s.correct ? 1.0 : 0.0, b = s.correctNorm ? 1.0 : 0.0
+            acc.append(a); accNorm.append(b)
+            lines.append(sample(docId: item.doc, doc: doc(ds, item.doc), target: String(item.gold),
+                                arguments: item.continuations.map { (item.context, .string($0)) }, resps: pairs.map { .array([$0]) },
+                                filtered: pairs, filter: "none", metrics: [("acc", a), ("acc_norm", b)]))
+        }
+        return (lines, [("acc", acc), ("acc_norm", accNorm)])
+    }
+
+    /// Samples (one per document and filter, strict-match first) and metrics for GSM8K.
+    public static func gsm8k(_ ds: Dataset, scores: [GSM8KScore], maxTokens: Int, stop: [String]) -> (samples: [PythonJSON], metrics: [(String, [Double])]) {
+        let kwargs = PythonJSON.object([("until", .array(stop.map { .string($0) })), ("do_sample", .bool(false)),
+                                        ("temperature", .double(0)), ("max_gen_toks", .int(String(maxTokens)))])
+        var lines: [PythonJSON] = [], strict: [Double] = [], flexible: [Double] = []
+        for (filter, extract) in [("strict-match", \GSM8KScore.strict), ("flexible-extract", \GSM8KScore.flexible)] {
+            for s in scores {
+                let d = doc(ds, s.doc)
+                let target: String = { if case .string(let a)? = d["answer"] { return a }; return s.target }()
+                let hit = (filter == "strict-match" ? s.correctStrict : s.correctFlexible) ? 1.0 : 0.0
+                if filter == "strict-match" { strict.append(hit) } else { flexible.append(hit) }
+                lines.append(sample(docId: s.doc, doc: d, target: target, arguments: [(s.prompt, kwargs)],
+                                    resps: [.array([.string(s.generated)])], filtered: [.string(s[keyPath: extract])],
+                                    filter: filter, metrics: [("exact_match", hit)]))
+            }
+        }
+        return (lines, [("exact_match,strict-match", strict), ("exact_match,flexible-extract", flexible)])
+    }
+
+    /// Writes `dir/<model>/results_<time>.json` and `samples_<task>_<time>.jsonl`; returns their paths.
+    /// `metrics`: per-item values by lm-eval's metric key (`acc`, or `exact_match,strict-match`).
+    public static func write(to dir: String, model: String, modelPath: String, task taskName: String, shots: Int, total: Int,
+                             samples: [PythonJSON], metrics: [(String, [Double])], seconds: Double, date: Date = Date()) throws -> (String, String) {
+        let (task, version) = task(taskName)
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX"); f.timeZone = TimeZone(identifier: "UTC")
+        f.dateFormat = "yyyy-MM-dd'T'HH-mm-ss.SSSSSS"
+        let stamp = f.string(from: date)
+        let sanitized = model.replacingOccurrences(of: "/", with: "__")
+        let base = dir + "/" + sanitized
+        let n = metrics.first?.1.count ?? 0
+        var entry: [(String, PythonJSON)] = [("name", .string(task)), ("alias", .string(task)), ("sample_len", .int(String(n)))]
+        var better: [(String, PythonJSON)] = []
+        for (key, values) in metrics {
+            let (metric, filter) = key.contains(",") ? (String(key.split(separator: ",")[0]), String(key.split(separator: ",")[1])) : (key, "none")
+            entry.append(("\(metric),\(filter)", .double(values.isEmpty ? 0 : values.reduce(0, +) / Double(values.count))))
+            entry.append(("\(metric)_stderr,\(filter)", stderr(values)))
+            if !better.contains(where: { $0.0 == metric }) { better.append((metric, .bool(true))) }
+        }
+        let results = PythonJSON.object([
+            ("results", .object([(task, .object(entry))])),
+            ("group_subtasks", .object([(task, .array([]))])),
+            ("configs", .object([(task, .object([("task", .string(task)), ("output_type", .string(task == "gsm8k" ? "generate_until" : "multiple_choice")),
+                                                   ("num_fewshot", .int(String(shots))), ("metadata", .object([("version", .double(version))]))]))])),
+            ("versions", .object([(task, .double(version))])),
+            ("n-shot", .object([(task, .int(String(shots)))])),
+            ("higher_is_better", .object([(task, .object(better))])),
+            ("n-samples", .object([(task, .object([("original", .int(String(total))), ("effective", .int(String(n)))]))])),
+            ("config", .object([("model", .string("aft")), ("model_args", .string(modelPath)), ("batch_size", .string("auto")),
+                                ("limit", n < total ? .double(Double(n)) : .null), ("bootstrap_iters", .int("0"))])),
+            ("model_name", .string(model)), ("model_name_sanitized", .string(sanitized)),
+            ("date", .double(date.timeIntervalSince1970)),
+            ("total_evaluation_time_seconds", .string(PythonJSON.repr(seconds))),
+        ])
+        let rp = base + "/results_\(stamp).json", sp = base + "/samples_\(task)_\(stamp).jsonl"
+        try writeAtomically(Data(samples.map { $0.dumps() + "\n" }.joined().utf8), to: sp)
+        try writeAtomically(Data(results.dumps(indent: 2).utf8), to: rp)
+        return (rp, sp)
+    }
+}
