@@ -16,6 +16,16 @@ enum Fixtures {
         return u.path + "/shared/data"
     }
 
+    /// Skips the test, saying why and how to install them, unless python3 can import `modules`.
+    static func requirePython(_ modules: String, install: String, why: String) throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", "-c", "import \(modules)"]
+        p.standardError = FileHandle.nullDevice
+        try p.run(); p.waitUntilExit()
+        if p.terminationStatus != 0 { throw XCTSkip("\(modules) not installed (\(install)): \(why)") }
+    }
+
     /// Loads a real GGUF model, or skips the test when it is not fetched (unless AFT_REQUIRE_MODELS is set, as in CI).
     static func realModel(_ name: String) throws -> LanguageModel {
         do { return try ModelCache.shared.get(name) }

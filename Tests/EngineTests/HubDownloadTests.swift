@@ -125,14 +125,7 @@ final class HubDownloadTests: XCTestCase {
     /// The cache is shared both ways with `huggingface_hub` itself: a cache it wrote (hf_hub_download
     /// against the same server) loads in aft offline, and one aft wrote is found by it offline.
     func testCacheSharedWithHuggingFaceHub() throws {
-        let check = Process()
-        check.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        check.arguments = ["python3", "-c", "import huggingface_hub"]
-        check.standardError = FileHandle.nullDevice
-        try check.run(); check.waitUntilExit()
-        guard check.terminationStatus == 0 else {
-            throw XCTSkip("huggingface_hub is not installed (pip install huggingface_hub): the cache it writes cannot be checked here")
-        }
+        try Fixtures.requirePython("huggingface_hub", install: "pip install huggingface_hub", why: "the cache it writes cannot be checked here")
         let endpoint = try startServer()
         func python(_ code: String, cache: String) throws -> (Int32, String) {
             let p = Process()

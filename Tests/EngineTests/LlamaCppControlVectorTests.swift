@@ -22,14 +22,8 @@ final class LlamaCppControlVectorTests: XCTestCase {
     }
 
     func testLlamaCppAppliesTheExportedVectorAsAftDoes() throws {
-        let probe = Process()
-        probe.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        probe.arguments = ["python3", "-c", "import llama_cpp, gguf, numpy"]
-        probe.standardError = FileHandle.nullDevice
-        try probe.run(); probe.waitUntilExit()
-        guard probe.terminationStatus == 0 else {
-            throw XCTSkip("llama-cpp-python is not installed (CMAKE_ARGS=-DGGML_NATIVE=ON pip install llama-cpp-python gguf): llama.cpp cannot be run here")
-        }
+        try Fixtures.requirePython("llama_cpp, gguf, numpy", install: "CMAKE_ARGS=-DGGML_NATIVE=ON pip install llama-cpp-python gguf",
+                                   why: "llama.cpp cannot be run here")
         let m = try Fixtures.realModel("smollm2-135m")
         let d = m.config.hidden
         // Two layers, a deterministic direction each, of a norm that moves the logits clearly.

@@ -176,6 +176,13 @@ extension LayerResult {
         d.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         return d
     }
+
+    /// Equal as the layer file writes them: a NaN (epoch 0 has no training loss; a diverged epoch
+    /// keeps its NaN) equals a NaN in the same place.
+    public static func == (a: LayerResult, b: LayerResult) -> Bool {
+        guard let x = try? encoder.encode(a), let y = try? encoder.encode(b) else { return false }
+        return x == y
+    }
 }
 
 /// Result of `sweep`: the layer curve, the base line and the best layer, all on validation.
