@@ -45,7 +45,11 @@ extension Kernels {
 
     /// log Σ exp(row[0..<n]), with each 16-lane block's sum accumulated in f64.
     static func logSumExp(_ row: UnsafePointer<Float>, _ n: Int) -> Double {
-        let m = maxValue(row, n)
+        logSumExp(row, n, max: maxValue(row, n))
+    }
+
+    /// `logSumExp` given the row's largest value `m` (when the caller needs it too).
+    static func logSumExp(_ row: UnsafePointer<Float>, _ n: Int, max m: Float) -> Double {
         let raw = UnsafeRawPointer(row), mv = SIMD16<Float>(repeating: m)
         var s: Double = 0, i = 0
         // Lane sums in f32 over blocks of 256 values (each term ≤ 1), then into f64.

@@ -13,8 +13,7 @@ extension Transformer {
         logProbsAndGreedy(hidden: hidden, pairs: pairs, block: block).logProbs
     }
 
-    /// `logProbs`, and for each pair whether its token is the row's argmax (lm-eval's `is_greedy`
-    /// per token: the lowest index among equal maxima, as torch's argmax picks it).
+    /// `logProbs`, and for each pair whether its token is the row's argmax (lm-eval's `is_greedy` per token).
     public func logProbsAndGreedy(hidden: [Float], pairs: [(row: Int, token: Int)], block: Int = 4096) -> (logProbs: [Double], greedy: [Bool]) {
         let d = config.hidden, V = config.vocabSize
         var rows: [Int] = [], slot: [Int: Int] = [:]
@@ -32,9 +31,12 @@ extension Transformer {
             wanted[t / B].append((k, pairSlot[k], t % B))
         }
         var picked = [Double](repeating: 0, count: pairs.count)
+        var pickedRaw = [Float](repeating: 0, count: pairs.count)
         var lse = [Double](repeating: -.infinity, count: n)
-        // Each row's largest logit and its lowest column so far (blocks run in column order).
-        var rowMax = [Float](repeating: -.infinity, count: n), rowArg = [Int](repeating: -1, count: n)
+        // Each row's largest logit (the max the log-sum-exp finds anyway): a token is the argmax
+        // when its logit equals it (an exact tie with an earlier token, which torch's argmax would
+        // prefer, is not told apart).
+        var rowMax = [Float](repeating: -.infinity, count: n)
         var buf = [Float](repeating: 0, count: n * min(B, V))
         let w = head ?? embed
         sel.withUnsafeBufferPointer { s in w.withUnsafeBufferPointer { wb in buf.withUnsafeMutableBufferPointer { o in
@@ -44,20 +46,20 @@ extension Transformer {
                 BLAS.gemm(s.baseAddress!, lda: d, wb.baseAddress! + v0 * d, ldb: d, transB: true, o.baseAddress!, ldc: nc,
                           m: n, n: nc, k: d)
                 if let hb = headBias { for r in 0..<n { for j in 0..<nc { o[r * nc + j] += hb[v0 + j] } } }
-                rowMax.withUnsafeMutableBufferPointer { mx in rowArg.withUnsafeMutableBufferPointer { ag in
+                rowMax.withUnsafeMutableBufferPointer { mx in
                     Kernels.forRows(n, cost: nc) { r in
-                        let row = o.baseAddress! + r * nc
-                        let part = Kernels.logSumExp(row, nc), acc = lb[r]
+                        let row = o.baseAddress! + r * nc, m = Kernels.maxValue(row, nc)
+                        let part = Kernels.logSumExp(row, nc, max: m), acc = lb[r]
                         let hi = max(acc, part)
                         lb[r] = hi + log(exp(acc - hi) + exp(part - hi))
-                        for j in 0..<nc where row[j] > mx[r] { mx[r] = row[j]; ag[r] = v0 + j }
+                        mx[r] = max(mx[r], m)
                     }
-                } }
-                for (k, r, c) in wanted[b] { picked[k] = Double(o[r * nc + c]) }
+                }
+                for (k, r, c) in wanted[b] { pickedRaw[k] = o[r * nc + c]; picked[k] = Double(pickedRaw[k]) }
             }
         } } } }
         return (pairs.indices.map { picked[$0] - lse[pairSlot[$0]] },
-                pairs.indices.map { rowArg[pairSlot[$0]] == pairs[$0].token })
+                pairs.indices.map { pickedRaw[$0] == rowMax[pairSlot[$0]] })
     }
 
     /// Logits [rows.count, vocab] for the selected rows of final hidden states `hidden` [T, hidden].
