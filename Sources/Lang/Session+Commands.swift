@@ -131,13 +131,8 @@ extension Session {
         let m: LanguageModel
         // A model fetched from the Hugging Face Hub shows each file's download (MB, MB/s, ETA).
         var reg = registry
-        var current = ""
-        reg.onDownload = { [weak self] file, done, total in
-            guard let p = self?.progress else { return }
-            if file != current { if !current.isEmpty { p.end() }; current = file; p.beginBytes("downloading \(file)", total: Int(max(total, 1))) }
-            p.advance(Int(done))
-            if done >= total { p.end(); current = "" }
-        }
+        let prog = progressFn(bytes: true)
+        reg.onDownload = { file, done, total in prog("downloading \(file)", Int(done), Int(max(total, 1))) }
         do { m = try LanguageModel(name: name, registry: reg) } catch EngineError.modelNotFound(let n, let looked, let hint)
             where ModelRegistry.ggufModels.contains(where: { $0.name == n }) {
             // The shell's own way to fetch a registry model, and where to point it at another cache.

@@ -111,11 +111,15 @@ extension Session {
         return out
     }
 
-    func progressFn() -> (String, Int, Int) -> Void {
+    func progressFn(bytes: Bool = false) -> (String, Int, Int) -> Void {
         var current = ""
         return { [weak self] label, done, total in
             guard let p = self?.progress else { return }
-            if label != current { if !current.isEmpty { p.end() }; current = label; p.begin(label, total: total) }
+            if label != current {
+                if !current.isEmpty { p.end() }
+                current = label
+                if bytes { p.beginBytes(label, total: total) } else { p.begin(label, total: total) }
+            }
             p.advance(done)
             if done >= total { p.end(); current = "" }
         }
