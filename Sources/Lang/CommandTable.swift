@@ -10,6 +10,7 @@ public enum ParamType: Equatable {
     case layers        // all | A..B | a,b,c | N
     case layerOrBest   // best | N
     case names         // name | a,b,c
+    case numbers       // x | a,b,c (any numbers, e.g. scales)
     case intOr(min: Int, max: Int, [String])   // an integer in range, or one of these words
 
     var label: String {
@@ -23,6 +24,7 @@ public enum ParamType: Equatable {
         case .layers: return "all | A..B | a,b,c | N"
         case .layerOrBest: return "best | N"
         case .names: return "name | a,b,c"
+        case .numbers: return "number | a,b,c"
         case .intOr(let a, let b, let w): return "integer \(a)..\(b) | " + w.joined(separator: " | ")
         }
     }
@@ -75,19 +77,21 @@ public enum CommandTable {
                     positional: [ParamSpec("model", .text, "smollm2-135m, gemma3-270m, qwen2.5-coder-0.5b, a HF name, a path, or a vector file", completes: .model)],
                     requiredPositionals: 1, named: [ParamSpec("as", .word, default: "the saved name", "name for a loaded vector")],
                     examples: ["load smollm2-135m", "load ~/models/my-model.gguf", "load runs/vectors/hs12.safetensors as hs"], openKeys: false, run: Session.load),
-        CommandSpec(name: "eval", summary: "score a task lm-eval style: multiple choice (acc, acc_norm) or GSM8K by generation (exact match, strict and flexible), 95% Wilson intervals",
-                    positional: [ParamSpec("task", .text, "hellaswag, arc-challenge, arc-easy, gsm8k, or a .jsonl file", completes: .task)],
+        CommandSpec(name: "eval", summary: "score a task lm-eval style: multiple choice (acc, acc_norm), GSM8K by generation (exact match, strict and flexible), or a CAA behaviour (A/B probability by scale)",
+                    positional: [ParamSpec("task", .text, "hellaswag, arc-challenge, arc-easy, gsm8k, caa/BEHAVIOUR (its A/B test set), or a .jsonl file", completes: .task)],
                     requiredPositionals: 1,
                     named: [ParamSpec("limit", .int(min: 1, max: 10_000_000), default: "all", "score only the first N items"),
                             ParamSpec("offset", .int(min: 0, max: 10_000_000), value: .number(0), "skip the first N items"),
                             ParamSpec("log", .path, default: nil, "write one JSONL line per item (multiple choice: doc, gold, ll, pred, pred_norm; gsm8k: doc, prompt, generated, strict, flexible, target, exact_match_strict, exact_match_flexible)", completes: .file),
-                            ParamSpec("with", .word, default: nil, "steer with this vector (at its layer)", completes: .variable),
+                            ParamSpec("with", .names, default: nil, "steer with this vector (at its layer); caa/BEHAVIOUR: one or more vectors, a curve each", completes: .variable),
+                            ParamSpec("scale", .numbers, default: "-2,-1,0,1,2 with a vector", "caa/BEHAVIOUR: multiples of each vector to score (0: the base model)"),
                             ParamSpec("lmeval", .path, default: nil, "also write what lm-eval 0.4 --output_path DIR --log_samples writes: DIR/MODEL/results_TIME.json and samples_TASK_TIME.jsonl", completes: .file),
                             ParamSpec("shots", .intOr(min: 0, max: 64, ["fixed"]), default: "gsm8k 5, multiple choice 0",
                                       "solved examples before each item, drawn as lm-eval draws them (multiple choice: from the same file, never the item itself; gsm8k: from its train split); gsm8k fixed: one set for all (shared prefix, not lm-eval-comparable)"),
                             ParamSpec("max_tokens", .int(min: 1, max: 32_768), value: .number(Double(GSM8K.maxTokens)), "gsm8k: new tokens per problem at most")],
                     examples: ["eval hellaswag limit=200", "eval arc-challenge limit=100 log=out/arc.jsonl", "eval hellaswag with hs12",
-                               "eval arc-easy shots=5 limit=100", "eval gsm8k limit=40 log=out/gsm8k.jsonl", "eval arc-challenge lmeval=out/lmeval"], openKeys: false, run: Session.eval),
+                               "eval arc-easy shots=5 limit=100", "eval gsm8k limit=40 log=out/gsm8k.jsonl", "eval arc-challenge lmeval=out/lmeval",
+                               "eval caa/sycophancy with syc,syc_pca scale=-1,0,1"], openKeys: false, run: Session.eval),
         CommandSpec(name: "generate", summary: "greedy continuation of a prompt, printed as it is produced",
                     positional: [ParamSpec("prompt", .text, "the text to continue (quote it)")],
                     requiredPositionals: 1,
@@ -98,19 +102,41 @@ public enum CommandTable {
                     positional: [ParamSpec("task", .text, "hellaswag, arc-challenge, arc-easy, gsm8k, or a .jsonl file", completes: .task)],
                     requiredPositionals: 1, named: steeringParams(epochs: 3) + [
                         ParamSpec("layers", .layers, default: "all", "layers to train at (0-based block outputs)"),
-                        ParamSpec("screen", .int(min: 0, max: 10_000), value: .number(8), "items for the one-pass gradient screen (0: off)")],
-                    examples: ["sweep hellaswag layers all", "r = sweep arc-easy layers 4..20 epochs=2 train=48 val=48"], openKeys: false, run: Session.sweep),
+                        ParamSpec("screen", .int(min: 0, max: 10_000), value: .number(8), "items for the one-pass gradient screen (0: off)"),
+                        ParamSpec("method", .choice(["train"] + ExtractionMethod.allCases.map { $0.rawValue }), value: .word("train"),
+                                  "train: gradient descent per layer; mean, pca: extract from the training split (no training), each layer scored on validation at scale ±1")],
+                    examples: ["sweep hellaswag layers all", "r = sweep arc-easy layers 4..20 epochs=2 train=48 val=48", "sweep caa/sycophancy layers 2..28 method=mean"], openKeys: false, run: Session.sweep),
         CommandSpec(name: "train", summary: "train a steering vector at one layer with early stopping; report it once on the test split",
                     positional: [ParamSpec("task", .text, default: "the last sweep's", "task to train on", completes: .task)],
                     requiredPositionals: 0, named: steeringParams(epochs: 10) + [
                         ParamSpec("layer", .layerOrBest, default: "best", "layer (best: the last sweep's best layer)"),
                         ParamSpec("as", .word, default: "TASK-LN", "name for the trained vector"),
-                        ParamSpec("baseline", .int(min: 0, max: 64), value: .number(5), "also score a K-shot prompt (no vector) on the same test items (0: skip)")],
+                        ParamSpec("baseline", .int(min: 0, max: 64), value: .number(5), "also score a K-shot prompt (no vector) on the same test items (0: skip)"),
+                        ParamSpec("extracted", .choice(["yes", "no"]), value: .word("yes"),
+                                  "also score the mean-difference vector extracted at the same layer from the same training split (multiple choice)")],
                     examples: ["train lr=1e-3 patience=3", "train hellaswag layer=12 seeds=3 as hs12", "train gsm8k layer=15 select=loss as math"], openKeys: false, run: Session.train),
+        CommandSpec(name: "extract", summary: "extract a steering vector without training: CAA's mean difference or repeng's PCA of last-token activations on contrastive pairs",
+                    positional: [ParamSpec("source", .text, "caa/BEHAVIOUR (its generate pairs) or a multiple-choice task (gold vs each wrong choice, training split)", completes: .task)],
+                    requiredPositionals: 1,
+                    named: [ParamSpec("layer", .int(min: 0, max: 100_000), default: nil, "the block after which the vector is read (and added)"),
+                            ParamSpec("layers", .layers, default: nil, "several layers at once: one vector steering all of them (a control vector)"),
+                            ParamSpec("method", .choice(ExtractionMethod.allCases.map { $0.rawValue }), value: .word("mean"),
+                                      "mean: mean of positive − negative (CAA, steering-vectors); pca: first principal component of the differences (repeng pca_diff, unit norm)"),
+                            ParamSpec("limit", .int(min: 1, max: 1_000_000), default: "all", "use only the first N pairs (items)"),
+                            ParamSpec("as", .word, default: "SOURCE-METHOD-LN", "name for the vector"),
+                            ParamSpec("train", .int(min: 1, max: 1_000_000), value: .number(64), "multiple choice: training items (seeded split, as train splits it)"),
+                            ParamSpec("val", .int(min: 1, max: 1_000_000), value: .number(64), "multiple choice: validation items of the split"),
+                            ParamSpec("test", .int(min: 0, max: 1_000_000), value: .number(200), "multiple choice: test items of the split")],
+                    examples: ["extract caa/sycophancy layer=12 as syc", "extract caa/sycophancy layers 10..14 method=pca limit=200", "extract hellaswag layer=12 as hs_mean"],
+                    openKeys: false, run: Session.extract),
+        CommandSpec(name: "explain", summary: "what a vector means: tokens it promotes and suppresses (logit lens), its norm against the residual stream, cosine with every other vector",
+                    positional: [ParamSpec("name", .word, "vector name", completes: .variable)], requiredPositionals: 1,
+                    named: [ParamSpec("top", .int(min: 1, max: 1000), value: .number(20), "tokens to list each way")],
+                    examples: ["explain syc", "e = explain hs12 top=10", "plot e"], openKeys: false, run: Session.explain),
         CommandSpec(name: "plot", summary: "chart a sweep (layer curve with 95% band, ‖v‖/‖h‖, epochs, gradient screen) or a train result (loss and validation per epoch)",
                     positional: [ParamSpec("name", .word, default: "_", "a sweep or train result variable", completes: .variable)],
                     requiredPositionals: 0,
-                    named: [ParamSpec("what", .choice(["all", "layers", "norms", "epochs", "screen", "heatmap"]), default: "all", "which sweep charts (heatmap: layer × epoch)"),
+                    named: [ParamSpec("what", .choice(["all", "layers", "norms", "epochs", "screen", "heatmap"]), default: "all", "which sweep charts (heatmap: layer × epoch); behaviour, extraction-sweep and explain results have one chart each"),
                             ParamSpec("to", .path, default: "the run directory", "where PNG and SVG files go", completes: .file)],
                     examples: ["r = sweep hellaswag layers all", "plot r", "plot r what=layers to=charts", "t = train hellaswag layer=12", "plot t"], openKeys: false, run: Session.plot),
         CommandSpec(name: "report", summary: "write the session so far as a markdown notebook: each command, its output, tables, charts, raw JSON",
@@ -286,6 +312,8 @@ public enum CommandTable {
         case (.layers, .word("all")), (.layers, .range), (.layers, .number), (.layerOrBest, .word("best")), (.layerOrBest, .number): break
         case (.layers, .list(let l)) where l.allSatisfy({ if case .number = $0 { return true }; return false }): break
         case (.names, .word): break
+        case (.numbers, .number): break
+        case (.numbers, .list(let l)) where !l.isEmpty && l.allSatisfy({ if case .number = $0 { return true }; return false }): break
         case (.intOr(let lo, let hi, _), .number(let d)):
             guard d == d.rounded(), d >= Double(lo) && d <= Double(hi) else { throw bad("must be an integer in \(lo)..\(hi), got \(a.value)") }
         case (.intOr(_, _, let words), .word(let w)):

@@ -78,6 +78,11 @@ extension Session {
             let d = try? Dataset.load(t.name, dataDir: settings.data)
             lines.append("  " + t.name.padding(15) + (d.map { "\($0.count) items  \($0.path)" } ?? "data not found"))
         }
+        // CAA behaviours: contrastive pairs to extract or train from, and their A/B test sets (eval).
+        for b in CAA.behaviours(dataDir: settings.data) {
+            let g = try? CAA.load(b, file: .generate, dataDir: settings.data), t = try? CAA.load(b, file: .test, dataDir: settings.data)
+            lines.append("  " + "caa/\(b)".padding(28) + "\(g?.items.count ?? 0) pairs, \(t?.items.count ?? 0) A/B test items")
+        }
         output("Tasks:\n" + lines.joined(separator: "\n"))
     }
 
@@ -197,6 +202,10 @@ extension Session {
             throw Diagnostic(.runtime, "no model loaded; run e.g. 'load smollm2-135m' first", at: s.location)
         }
         let task = try positional(s, 0)
+        if let b = CAA.behaviour(task) { return try evalBehaviour(s, behaviour: b, m) }
+        if s.named("scale") != nil {
+            throw Diagnostic(.usage, "'scale' applies to CAA behaviour tests (eval caa/BEHAVIOUR with NAME scale=…)", at: s.named("scale")?.location)
+        }
         let ds = try Dataset.load(task, dataDir: settings.data)
         if ds.layout == .gsm8k { return try evalGSM8K(s, ds) }
         if s.named("max_tokens") != nil {

@@ -75,7 +75,7 @@ extension Session {
             throw Diagnostic(.runtime, "no variable '\(name)' to plot; e.g. r = sweep hellaswag layers all, then plot r", at: s.positional.first?.location ?? s.location)
         }
         guard let runDir = v.result.plotDirectory(outDir: outDir) else {
-            throw Diagnostic(.runtime, "'\(name)' is a \(v.kind) result, which has no charts; plot draws sweep, train and compose results",
+            throw Diagnostic(.runtime, "'\(name)' is a \(v.kind) result, which has no charts; plot draws sweep, train, compose, caa behaviour (eval caa/…) and explain results",
                              at: s.positional.first?.location)
         }
         let charts = v.result.charts(what: str(s.named("what")))

@@ -4,6 +4,9 @@ import Foundation
 extension Session {
     /// The steering set of a `with=NAME` argument (empty without one), checked against the model.
     func steeringSet(_ s: Statement, _ m: LanguageModel) throws -> (SteeringSet, String?) {
+        if case .list? = s.named("with")?.value {
+            throw Diagnostic(.usage, "'with' takes one vector here; several (one curve each) are for eval caa/BEHAVIOUR", at: s.named("with")?.valueLocation)
+        }
         guard let vn = str(s.named("with")) else { return ([], nil) }
         guard let vec = vectors[vn] else {
             throw Diagnostic(.runtime, "no vector '\(vn)'" + (CommandTable.suggest(vn, among: Array(vectors.keys)).map { "; did you mean '\($0)'?" } ?? "; see 'vectors'"),
@@ -127,6 +130,7 @@ extension Session {
 
     func sweep(_ s: Statement) throws {
         let task = try positional(s, 0)
+        if let m = word(arg(s, "method")).flatMap(ExtractionMethod.init(rawValue:)) { return try sweepExtracted(s, task: task, method: m) }
         let st = try study(s, task: task)
         let layers = try layerList(s.named("layers"), layers: st.model.config.layers)
         try prepareGeneration(st, s)
@@ -147,6 +151,10 @@ extension Session {
                           r.cachePasses == 1 ? "once for all layers" : "\(r.cachePasses) times (layer groups; spill=never)"))
         }
         store(.sweep(r), s)
+        // A CAA behaviour: the trained vectors' behaviour curve at ±1 too, comparable with method=mean|pca.
+        if CAA.behaviour(task) != nil, !r.interrupted, !cancelled, let curve = try trainedBehaviourCurve(st, r) {
+            output(curve.display)
+        }
     }
 
     func train(_ s: Statement) throws {
@@ -178,8 +186,10 @@ extension Session {
         meta["selection"] = (runs.count > 1 ? "best of \(runs.count) seeds" : "single seed")
             + (st.config.select == .loss ? ", epoch by validation loss" : ", epoch by validation \(st.metricName)")
         let vec = SteeringVector(name: name, values: best.vector, layer: layer, metadata: meta)
-        // The test split is scored once: base (no steering) and steered, and the prompting baseline.
-        let (baseScores, steeredScores) = try testScores(st, vec, s)
+        // The mean-difference vector extracted at the same layer from the same training split (multiple choice).
+        let extractedVec = word(arg(s, "extracted")) == "yes" && !cancelled ? try extractedForTrain(st, layer: layer) : nil
+        // The test split is scored once: base (no steering), steered, extracted, and the prompting baseline.
+        let (baseScores, steeredScores, extractedScores) = try testScores(st, vec, extracted: extractedVec, s)
         let rep = SteeringReport(layer: layer, base: baseScores, steered: steeredScores, vectorNorm: vec.norm,
                                  meanResidualNorm: st.cache?.meanResidualNorm(layer: layer) ?? 0)
         let shots = int(arg(s, "baseline")) ?? 0
@@ -194,8 +204,18 @@ extension Session {
         v.metadata["test_mcnemar_p_\(st.metricName)"] = String(format: "%.6g", rep.mcnemar(norm: st.config.normalize))
         vectors[name] = v
         unsaved.insert(name)
-        let r = TrainResult(name: name, layer: layer, metricName: st.metricName, runs: runs, selectedSeed: best.seed, report: rep,
+        if let e = extractedVec, let sc = extractedScores {
+            let es = EvalSummary(sc)
+            for (label, norm) in labels { v.metadata["test_extracted_\(label)"] = String(format: "%.6f", es.metric(norm: norm)) }
+            v.metadata["test_cosine_extracted"] = String(format: "%.6f", cosineSimilarity(vec.values, e.values))
+        }
+        v.metadata["mean_residual_norm"] = String(format: "%.6g", rep.meanResidualNorm)
+        v.metadata["mean_residual_norm_of"] = "every position of the training and validation items"
+        var r = TrainResult(name: name, layer: layer, metricName: st.metricName, runs: runs, selectedSeed: best.seed, report: rep,
                             prompted: prompted, shots: shots, primaryNorm: st.config.normalize)
+        if let e = extractedVec, let sc = extractedScores {
+            r.extracted = TrainResult.Extracted(scores: sc, norm: e.norm, cosine: cosineSimilarity(vec.values, e.values), pairs: Int(e.metadata["pairs"] ?? "") ?? 0)
+        }
         output(r.display)
         store(.train(r), s)
     }
@@ -217,15 +237,21 @@ extension Session {
 
     /// Base and steered scores on the study's test split: the cached pair path for multiple
     /// choice, greedy generation (zero-shot prompts) for GSM8K.
-    func testScores(_ st: SteeringStudy, _ v: SteeringVector, _ s: Statement) throws -> (base: [ItemScore], steered: [ItemScore]) {
+    func testScores(_ st: SteeringStudy, _ v: SteeringVector, extracted: SteeringVector? = nil,
+                    _ s: Statement) throws -> (base: [ItemScore], steered: [ItemScore], extracted: [ItemScore]?) {
         guard st.generative else {
-            // Base and steered share blocks 0…layer, computed once per item.
-            let pairs = Scorer(model: st.model).scorePairs(st.testItems, layer: v.layer, vector: v.values, context: runContext)
-            return (pairs.map { $0.base }, pairs.map { $0.steered })
+            // Base, steered and extracted share blocks 0…layer, computed once per item.
+            let sets: [SteeringSet] = [[], [(v.layer, v.values)]] + (extracted.map { [[($0.layer, $0.values)]] } ?? [])
+            let items = st.testItems, prog = progressFn()
+            var done = 0
+            prog("test split", 0, items.count)
+            let per = Scorer(model: st.model).scoreSets(items, sets: sets, context: runContext) { done += $0.count; prog("test split", done, items.count) }
+            if per.count < items.count { prog("test split", items.count, items.count) }
+            return (per.map { $0[0] }, per.map { $0[1] }, extracted == nil ? nil : per.map { $0[2] })
         }
         let base = try solve(st, st.splits.test, set: [], label: "test: base", s)
         let steered = try solve(st, Array(st.splits.test.prefix(base.count)), set: [(v.layer, v.values)], label: "test: steered", s)
-        return (Array(base.prefix(steered.count)), steered)
+        return (Array(base.prefix(steered.count)), steered, nil)
     }
 
     /// The `shots`-shot prompting baseline (no vector) on the first `count` test items: examples from

@@ -6,8 +6,13 @@ public struct MCItem: Equatable {
     public let context: String
     public let choices: [String]
     public let gold: Int
-    /// Continuation strings actually scored (target delimiter " " + choice).
-    public var continuations: [String] { choices.map { " " + $0 } }
+    /// What goes between the context and a choice: lm-eval's `target_delimiter` (" "; "" for CAA's
+    /// A/B items, whose context ends "Answer: " and whose choices are "(A", "(B").
+    public var delimiter = " "
+    /// Continuation strings actually scored (target delimiter + choice).
+    public var continuations: [String] { choices.map { delimiter + $0 } }
+    /// Each choice's whole text, context and continuation (what an extracted vector reads at its last token).
+    public var texts: [String] { continuations.map { context + $0 } }
     /// Characters (Unicode scalars) of each choice: lm-eval's acc_norm denominator.
     public var choiceChars: [Int] { choices.map { $0.unicodeScalars.count } }
 }
@@ -31,7 +36,7 @@ func fnv1a64(_ d: Data) -> UInt64 {
 
 /// A task's items loaded from JSONL.
 public struct Dataset {
-    public enum Layout: String { case hellaswag, arc, gsm8k }
+    public enum Layout: String { case hellaswag, arc, gsm8k, caa }
     public let name: String
     public let path: String
     public let layout: Layout
@@ -68,6 +73,7 @@ public struct Dataset {
 
     /// Loads a built-in task by name, or any JSONL file in one of the supported layouts.
     public static func load(_ task: String, dataDir: String? = nil) throws -> Dataset {
+        if let behaviour = CAA.behaviour(task) { return try CAA.load(behaviour, file: .generate, dataDir: dataDir) }
         if task.hasSuffix(".jsonl") || task.contains("/") {
             let p = (task as NSString).expandingTildeInPath
             guard FileManager.default.fileExists(atPath: p) else { throw EngineError.fileNotFound(path: p) }
@@ -123,6 +129,8 @@ public struct Dataset {
                     throw fail("expected string fields 'question' and 'answer'")
                 }
                 gen.append(GenItem(doc: doc, question: q, answer: a))
+            case .caa:
+                throw fail("CAA behaviour files are JSON arrays; load them as caa/BEHAVIOUR")
             }
             raw.append(Data(lineSub))
             doc += 1

@@ -14,6 +14,15 @@ public struct TrainResult: CommandResult {
     public let shots: Int
     /// Whether the selection metric is the second label (acc_norm, flexible) or the first (acc, strict).
     public let primaryNorm: Bool
+    /// The mean-difference vector extracted at the same layer from the same training split, on the same test items.
+    public struct Extracted {
+        public let scores: [ItemScore]
+        public let norm: Double
+        /// Cosine similarity of the trained and the extracted vector.
+        public let cosine: Double
+        public let pairs: Int
+    }
+    public var extracted: Extracted?
 
     public init(name: String, layer: Int, metricName: String, runs: [TrainRun], selectedSeed: UInt64, report: SteeringReport,
                 prompted: [ItemScore]? = nil, shots: Int = 0, primaryNorm: Bool = true) {
@@ -35,6 +44,14 @@ public struct TrainResult: CommandResult {
         prompted.map { p in SteeringReport(layer: layer, base: p, steered: Array(report.steered.prefix(p.count)), vectorNorm: 0, meanResidualNorm: 0) }
     }
 
+    /// The extracted vector against the base model, and against the trained one, on the same items.
+    var extractedReports: (vsBase: SteeringReport, vsTrained: SteeringReport)? {
+        extracted.map { e in
+            (SteeringReport(layer: layer, base: Array(report.base.prefix(e.scores.count)), steered: e.scores, vectorNorm: e.norm, meanResidualNorm: report.meanResidualNorm),
+             SteeringReport(layer: layer, base: e.scores, steered: Array(report.steered.prefix(e.scores.count)), vectorNorm: 0, meanResidualNorm: 0))
+        }
+    }
+
     public var display: String {
         let m = runs.map { $0.bestVal }
         let mean = m.reduce(0, +) / Double(m.count)
@@ -46,6 +63,18 @@ public struct TrainResult: CommandResult {
         }
         if runs.count > 1 { t += String(format: "  val %@ over %d seeds: %.4f ± %.4f (mean ± sd)\n", metricName, runs.count, mean, sd) }
         t += TrainResult.text(of: report, labels: labels)
+        if let (eb, et) = extractedReports, let e = extracted {
+            t += String(format: "\n  extracted: mean difference of %d pairs at layer %d, same training split, no training (‖v‖ %.3f, cosine with the trained vector %+.3f):",
+                        e.pairs, layer, e.norm, e.cosine)
+            for (name, norm) in labels {
+                let x = EvalSummary(eb.steered), st = EvalSummary(et.steered)
+                let (x0, x1) = x.interval(norm: norm)
+                t += String(format: "\n  %@ extracted %.4f [%.4f, %.4f]  vs base %+.4f p=%.4g  trained − extracted %+.4f p=%.4g",
+                            name.padding(toLength: 8, withPad: " ", startingAt: 0), x.metric(norm: norm), x0, x1,
+                            x.metric(norm: norm) - EvalSummary(eb.base).metric(norm: norm), eb.mcnemar(norm: norm),
+                            st.metric(norm: norm) - x.metric(norm: norm), et.mcnemar(norm: norm))
+            }
+        }
         if let pr = promptReport {
             t += "\n  \(shots)-shot prompt, no vector, on the same items (does the vector beat showing examples?):"
             for (name, norm) in labels {
@@ -90,6 +119,11 @@ public struct TrainResult: CommandResult {
                          "mcnemar_p_\(labels[0].0)": jnum(rep.mcnemar(norm: false)), "mcnemar_p_\(labels[1].0)": jnum(rep.mcnemar(norm: true)),
                          "prompt_baseline": promptReport.map { pr -> Any in
                              ["shots": shots, "scores": side(pr.base), "mcnemar_p_vs_steered": jnum(pr.mcnemar(norm: primaryNorm))] } ?? NSNull(),
+                         "extracted": extractedReports.map { er -> Any in
+                             ["method": "mean", "pairs": extracted?.pairs ?? 0, "norm": jnum(extracted?.norm ?? .nan), "cosine_with_trained": jnum(extracted?.cosine ?? .nan),
+                              "scores": side(er.vsBase.steered), "mcnemar_p_vs_base": jnum(er.vsBase.mcnemar(norm: primaryNorm)),
+                              "mcnemar_p_trained_vs_extracted": jnum(er.vsTrained.mcnemar(norm: primaryNorm)),
+                              "items_ll": er.vsBase.steered.map { $0.ll.map(jnum) }] } ?? NSNull(),
                          "vector_norm": jnum(rep.vectorNorm), "norm_ratio": jnum(rep.normRatio),
                          "items": zip(rep.base, rep.steered).map { ["doc": $0.doc, "gold": $0.gold, "base_ll": $0.ll.map(jnum), "steered_ll": $1.ll.map(jnum)] }]]
     }
@@ -106,6 +140,14 @@ public struct TrainResult: CommandResult {
             let (b0, b1) = b.interval(norm: norm), (s0, s1) = s.interval(norm: norm)
             let (mb, ms) = (b.metric(norm: norm), s.metric(norm: norm))
             t += "| \(name) | \(f(mb)) [\(f(b0)), \(f(b1))] | \(f(ms)) [\(f(s0)), \(f(s1))] | \(String(format: "%+.4f", ms - mb)) | \(String(format: "%.4g", rep.mcnemar(norm: norm))) |\n"
+        }
+        if let (eb, et) = extractedReports, let e = extracted {
+            let x = EvalSummary(eb.steered)
+            t += "\n| extracted (mean diff, \(e.pairs) pairs, cosine \(String(format: "%+.3f", e.cosine))) | score | vs base | McNemar p | trained − extracted | McNemar p |\n|---|---:|---:|---:|---:|---:|\n"
+            for (name, norm) in labels {
+                let (x0, x1) = x.interval(norm: norm)
+                t += "| \(name) | \(f(x.metric(norm: norm))) [\(f(x0)), \(f(x1))] | \(String(format: "%+.4f", x.metric(norm: norm) - b.metric(norm: norm))) | \(String(format: "%.4g", eb.mcnemar(norm: norm))) | \(String(format: "%+.4f", s.metric(norm: norm) - x.metric(norm: norm))) | \(String(format: "%.4g", et.mcnemar(norm: norm))) |\n"
+            }
         }
         if let pr = promptReport {
             let p = EvalSummary(pr.base)
