@@ -242,12 +242,10 @@ extension Session {
             source = "over every position of \(Session.referenceTexts.count) reference sentences"
         }
         // The session's vectors of this model's width, this one first.
-        let others = vectors.keys.sorted().filter { $0 != v.name && vectors[$0]?.values.count == v.values.count }
-        let names = [v.name] + others
-        let vals = names.map { $0 == v.name ? v.values : vectors[$0]!.values }
-        let cos = vals.map { a in vals.map { cosineSimilarity(a, $0) } }
+        let all = [v] + vectors.keys.sorted().compactMap { k in vectors[k].flatMap { $0.name != v.name && $0.values.count == v.values.count ? $0 : nil } }
+        let cos = all.map { a in all.map { cosineSimilarity(a.values, $0.values) } }
         let r = ExplainResult(name: v.name, layer: v.layer, norm: v.norm, residualNorm: rn, residualNormSource: source,
-                              promoted: promoted, suppressed: suppressed, names: names, cosines: cos)
+                              promoted: promoted, suppressed: suppressed, names: all.map { $0.name }, layers: all.map { $0.layer }, cosines: cos)
         output(r.display)
         store(ResultValue(r), s)
     }

@@ -202,15 +202,15 @@ extension Session {
             for (label, norm) in labels { v.metadata["test_\(k)_\(label)"] = String(format: "%.6f", e.metric(norm: norm)) }
         }
         v.metadata["test_mcnemar_p_\(st.metricName)"] = String(format: "%.6g", rep.mcnemar(norm: st.config.normalize))
-        vectors[name] = v
-        unsaved.insert(name)
+        v.metadata["mean_residual_norm"] = String(format: "%.6g", rep.meanResidualNorm)
+        v.metadata["mean_residual_norm_of"] = "every position of the training and validation items"
         if let e = extractedVec, let sc = extractedScores {
             let es = EvalSummary(sc)
             for (label, norm) in labels { v.metadata["test_extracted_\(label)"] = String(format: "%.6f", es.metric(norm: norm)) }
             v.metadata["test_cosine_extracted"] = String(format: "%.6f", cosineSimilarity(vec.values, e.values))
         }
-        v.metadata["mean_residual_norm"] = String(format: "%.6g", rep.meanResidualNorm)
-        v.metadata["mean_residual_norm_of"] = "every position of the training and validation items"
+        vectors[name] = v
+        unsaved.insert(name)
         var r = TrainResult(name: name, layer: layer, metricName: st.metricName, runs: runs, selectedSeed: best.seed, report: rep,
                             prompted: prompted, shots: shots, primaryNorm: st.config.normalize)
         if let e = extractedVec, let sc = extractedScores {

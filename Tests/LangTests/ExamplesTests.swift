@@ -15,7 +15,7 @@ final class ExamplesTests: XCTestCase {
     }
 
     func testEveryExampleParsesAndChecks() throws {
-        XCTAssertEqual(files, ["compose-math-logic.aft", "compose.aft", "gsm8k.aft", "hellaswag-sweep.aft", "quickstart.aft", "seed-protocol.aft"])
+        XCTAssertEqual(files, ["caa-vs-aft.aft", "compose-math-logic.aft", "compose.aft", "gsm8k.aft", "hellaswag-sweep.aft", "quickstart.aft", "seed-protocol.aft"])
         for f in files {
             var p = try Parser(source: try String(contentsOfFile: examplesDir + "/" + f, encoding: .utf8))
             for s in try p.parse() { XCTAssertNoThrow(try CommandTable.check(CommandTable.normalize(s)), "\(f): \(s.text)") }

@@ -14,6 +14,8 @@ public struct ExplainResult: CommandResult {
     public let suppressed: [(token: Int, text: String, logit: Double)]
     /// Every session vector (this one included), and their pairwise cosine similarities.
     public let names: [String]
+    /// Each vector's (first) layer, in `names` order: a cosine across layers compares different streams.
+    public let layers: [Int]
     public let cosines: [[Double]]
 
     public var kind: String { "explain" }
@@ -40,7 +42,9 @@ public struct ExplainResult: CommandResult {
         t += suppressed.map { String(format: "    %+9.3f  %@", $0.logit, ExplainResult.show($0.text)) }.joined(separator: "\n")
         if let me = names.firstIndex(of: name), names.count > 1 {
             t += "\n  cosine similarity with the session's other vectors:"
-            for (k, n) in names.enumerated() where k != me { t += String(format: "\n    %+.4f  %@", cosines[me][k], n) }
+            for (k, n) in names.enumerated() where k != me {
+                t += String(format: "\n    %+.4f  %@ (layer %d%@)", cosines[me][k], n, layers[k], layers[k] == layer ? "" : ", another layer")
+            }
         }
         return t
     }
@@ -50,7 +54,7 @@ public struct ExplainResult: CommandResult {
          "mean_residual_norm_source": residualNormSource,
          "promoted": promoted.map { ["token": $0.token, "text": $0.text, "logit": jnum($0.logit)] },
          "suppressed": suppressed.map { ["token": $0.token, "text": $0.text, "logit": jnum($0.logit)] },
-         "vectors": names, "cosine": cosines.map { $0.map(jnum) }]
+         "vectors": names, "layers": layers, "cosine": cosines.map { $0.map(jnum) }]
     }
 
     public var markdownTables: String {
@@ -70,7 +74,8 @@ public struct ExplainResult: CommandResult {
     public func charts(what: String?) -> [Chart] {
         guard names.count > 1 else { return [] }
         var c = Chart(name: "cosine-\(name)", title: "cosine similarity of the session's vectors", xLabel: "", yLabel: "", series: [])
-        var h = Heatmap(rowLabels: names, columnLabels: names, values: cosines, valueLabel: "cosine similarity")
+        let labels = zip(names, layers).map { "\($0) (L\($1))" }
+        var h = Heatmap(rowLabels: labels, columnLabels: labels, values: cosines, valueLabel: "cosine similarity")
         h.centered = true; h.topDown = true
         c.heatmap = h
         return [c]
