@@ -56,6 +56,8 @@ final class ExtractCommandTests: XCTestCase {
         sw = sweep caa/honesty layers 0,1,2 method=mean train=20 val=10 test=10
         t = train arc-easy layer=1 epochs=1 train=10 val=8 test=12 baseline=0 as sci
         e = explain h top=3
+        extract arc-easy layer=1 train=10 val=8 test=12 as sx
+        c = compose sci sx limit=6 baseline=0 route=sum
         report \(tmp)/nb
         """)
         let m = try XCTUnwrap(s.model)
@@ -112,9 +114,17 @@ final class ExtractCommandTests: XCTestCase {
         XCTAssertEqual(e.promoted.map { $0.token }, topIndices(lens, 3))
         XCTAssertEqual(e.names.first, "h")
         XCTAssertEqual(e.cosines[0][0], 1, accuracy: 1e-9)
-        XCTAssertEqual(e.names.count, s.vectors.count)
+        XCTAssertEqual(Set(e.names), Set(s.vectors.keys).subtracting(["sx"]), "every vector there when explain ran")
         XCTAssertEqual(e.charts(what: nil).first?.heatmap?.rowLabels, zip(e.names, e.layers).map { "\($0) (L\($1))" })
         XCTAssertEqual(e.layers.first, 1)
+
+        // An extracted vector composes like a trained one: same task, same split, so the same test items.
+        let sx = try XCTUnwrap(s.vectors["sx"])
+        XCTAssertEqual(sx.metadata["train"], "10")
+        XCTAssertEqual(sx.metadata["split_seed"], s.vectors["sci"]?.metadata["split_seed"])
+        let c = try XCTUnwrap(s.variables["c"]?.as(CompositionResult.self))
+        XCTAssertEqual(c.tasks, ["arc-easy"])
+        XCTAssertTrue(c.rows.contains("sx") && c.rows.contains("sci"), "\(c.rows)")
 
         // The notebook carries every result.
         let nb = try String(contentsOfFile: tmp + "/nb/notebook.md", encoding: .utf8)
