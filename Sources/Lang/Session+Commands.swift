@@ -255,12 +255,14 @@ extension Session {
         if scorer.truncatedItems > 0 {
             output("  note: \(scorer.truncatedItems) item(s) longer than \(m.name)'s context of \(scorer.maxLength) tokens were cut from the left, as lm-eval cuts them")
         }
-        if let dir = str(s.named("lmeval")).map({ ($0 as NSString).expandingTildeInPath }), ds.layout != .gsm8k {
-            let (lines, metrics) = LMEvalOutput.multipleChoice(ds, items: Array(items.prefix(scores.count)), scores: scores)
-            try writeLMEval(dir, m, task, shots: shots, total: ds.items.count, lines, metrics, Date().timeIntervalSince(t0), s)
-        }
-        let r = EvalResult(task: label, model: m.name, scores: scores, seconds: Date().timeIntervalSince(t0),
+        // lm-eval's files: written now with lmeval=DIR, and by a notebook into its results/.
+        let (lines, metrics) = LMEvalOutput.multipleChoice(ds, items: Array(items.prefix(scores.count)), scores: scores)
+        let files = LMEvalFiles(model: m, task: task, shots: shots, total: ds.items.count, samples: lines, metrics: metrics,
+                                seconds: Date().timeIntervalSince(t0))
+        if let dir = str(s.named("lmeval")).map({ ($0 as NSString).expandingTildeInPath }) { try writeLMEval(dir, files, s) }
+        var r = EvalResult(task: label, model: m.name, scores: scores, seconds: Date().timeIntervalSince(t0),
                            interrupted: scores.count < items.count)
+        r.lmEval = files
         output(r.display)
         // Where the arithmetic broke down, for the first item with a non-finite log-likelihood.
         if let bad = scores.first(where: { $0.ll.contains { !$0.isFinite } }), let item = items.first(where: { $0.doc == bad.doc }),

@@ -74,24 +74,29 @@ extension Session {
                 throw Diagnostic(.runtime, "cannot write '\(p)': \(error)", at: s.named("log")?.valueLocation)
             }
         }
+        // lm-eval's files: written now with lmeval=DIR, and by a notebook into its results/.
+        let (lines, metrics) = LMEvalOutput.gsm8k(ds, scores: scores, maxTokens: maxTokens, stop: GSM8K.stopSequences)
+        let files = fixed ? nil : LMEvalFiles(model: m, task: "gsm8k", shots: k, total: ds.genItems.count, samples: lines, metrics: metrics,
+                                              seconds: Date().timeIntervalSince(t0))
         if let dir = str(s.named("lmeval")).map({ ($0 as NSString).expandingTildeInPath }) {
-            let (lines, metrics) = LMEvalOutput.gsm8k(ds, scores: scores, maxTokens: maxTokens, stop: GSM8K.stopSequences)
-            try writeLMEval(dir, m, "gsm8k", shots: k, total: ds.genItems.count, lines, metrics, Date().timeIntervalSince(t0), s)
+            guard let f = files else {
+                throw Diagnostic(.usage, "shots=fixed prompts are not lm-eval's; lm-eval files would misreport them", at: s.named("lmeval")?.location)
+            }
+            try writeLMEval(dir, f, s)
         }
         let shots = fixed ? "5-shot, one fixed set of shots for every problem (not lm-eval-comparable)"
                           : "\(k)-shot, lm-eval prompts"
-        let r = GSM8KResult(task: vlabel.map { "gsm8k with \($0)" } ?? "gsm8k", model: m.name, scores: scores, shots: shots,
+        var r = GSM8KResult(task: vlabel.map { "gsm8k with \($0)" } ?? "gsm8k", model: m.name, scores: scores, shots: shots,
                             seconds: Date().timeIntervalSince(t0), interrupted: scores.count < ids.count)
+        r.lmEval = files
         output(r.display)
         store(ResultValue(r), s)
     }
 
     /// `lmeval=DIR`: lm-eval's results and samples files for this evaluation.
-    func writeLMEval(_ dir: String, _ m: LanguageModel, _ task: String, shots: Int, total: Int, _ lines: [PythonJSON],
-                     _ metrics: [(String, [Double])], _ seconds: Double, _ s: Statement) throws {
+    func writeLMEval(_ dir: String, _ files: LMEvalFiles, _ s: Statement) throws {
         do {
-            let (r, sp) = try LMEvalOutput.write(to: dir, model: m.name, modelPath: m.path, task: task, shots: shots, total: total,
-                                                 samples: lines, metrics: metrics, seconds: seconds)
+            let (r, sp) = try files.write(to: dir)
             output("  lm-eval files: \(r)\n                 \(sp)")
         } catch {
             throw Diagnostic(.runtime, "cannot write the lm-eval files in '\(dir)': \(error)", at: s.named("lmeval")?.valueLocation)

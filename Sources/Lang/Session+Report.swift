@@ -77,6 +77,13 @@ extension Session {
                     }
                 }
                 md += "Raw result: [`\(rel)`](\(rel))\n\n"
+                // Files other tools read, beside the raw result (lm-eval's results and samples for an eval).
+                let companions = try r.result.writeCompanions(to: "\(stage)/results/\(tag)-lmeval")
+                if !companions.isEmpty {
+                    let rels = companions.map { String($0.dropFirst(stage.count + 1)) }
+                    md += "lm-eval files: " + rels.map { "[`\($0)`](\($0))" }.joined(separator: ", ") + "\n\n"
+                    cell["lmeval_files"] = rels
+                }
             }
             if !c.chartFiles.isEmpty { cell["chart_files"] = c.chartFiles }
             jsonCells.append(cell)

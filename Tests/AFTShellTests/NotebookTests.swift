@@ -131,6 +131,16 @@ final class NotebookTests: XCTestCase {
         }
         let eval = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/results/02-eval.json"))) as? [String: Any])
         XCTAssertEqual((eval["items"] as? [[String: Any]])?.count, 4)
+        // Beside it, what lm-eval --log_samples writes for the same evaluation, linked from the notebook.
+        let lmDir = dir + "/results/02-lmeval/smollm2-135m"
+        let lmFiles = try FileManager.default.contentsOfDirectory(atPath: lmDir).sorted()
+        XCTAssertEqual(lmFiles.count, 2, "\(lmFiles)")
+        XCTAssertTrue(lmFiles[0].hasPrefix("results_") && lmFiles[1].hasPrefix("samples_arc_easy_"), "\(lmFiles)")
+        XCTAssertTrue(md.contains("lm-eval files: [`results/02-lmeval/smollm2-135m/results_"), md)
+        let samples = try String(contentsOfFile: lmDir + "/" + lmFiles[1], encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(samples.count, 4)
+        let first = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(samples[0].utf8)) as? [String: Any])
+        XCTAssertEqual(first["acc"] as? Double, (eval["items"] as? [[String: Any]])?.first.map { ($0["pred"] as? Int) == ($0["gold"] as? Int) ? 1.0 : 0.0 })
         let sweep = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/results/03-sweep.json"))) as? [String: Any])
         XCTAssertEqual((sweep["layers"] as? [[String: Any]])?.compactMap { $0["layer"] as? Int }, [10, 20])
         XCTAssertEqual(s.notebook.cells[4].chartFiles.filter { $0.hasSuffix(".png") }.count, 2, "plot t draws the two training charts")

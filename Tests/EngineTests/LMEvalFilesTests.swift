@@ -36,7 +36,7 @@ final class LMEvalFilesTests: XCTestCase {
         }
     }
 
-    func check(_ task: String, written: (String, String), reference ref: [String: Any]) throws {
+    func check(_ task: String, written: (String, String), reference ref: [String: Any], resultsKeys: [String]) throws {
         let samples = try lines(written.1)
         let want = try XCTUnwrap(ref["docs"] as? [[String: Any]])
         XCTAssertEqual(samples.count, want.count)
@@ -71,9 +71,10 @@ final class LMEvalFilesTests: XCTestCase {
             XCTAssertEqual("\(entry[k] ?? "missing")", "\(v)", "\(task): results entry \(k)")
         }
         XCTAssertEqual((results["n-shot"] as? [String: Int])?[LMEvalOutput.task(task).name], ref["n-shot"] as? Int)
-        for k in ["results", "configs", "versions", "n-shot", "higher_is_better", "n-samples", "config", "date", "model_name", "total_evaluation_time_seconds"] {
-            XCTAssertNotNil(results[k], "results file key \(k)")
-        }
+        // Every top-level key lm-eval writes (its environment and tokenizer records included), and no other.
+        XCTAssertEqual(results.keys.sorted(), resultsKeys.sorted())
+        XCTAssertEqual(results["tokenizer_eos_token"] as? [String], ["<|im_end|>", "2"])
+        XCTAssertEqual(results["max_length"] as? Int, 8192)
     }
 
     func testFilesMatchWhatLMEvalWrote() throws {
@@ -87,8 +88,9 @@ final class LMEvalFilesTests: XCTestCase {
         let scores = Scorer(model: m).scoreAll(items)
         let (mcLines, mcMetrics) = LMEvalOutput.multipleChoice(arc, items: items, scores: scores)
         let mc = try LMEvalOutput.write(to: tmp, model: m.name, modelPath: m.path, task: "arc-easy", shots: 0, total: arc.items.count,
-                                        samples: mcLines, metrics: mcMetrics, seconds: 1)
-        try check("arc-easy", written: mc, reference: try XCTUnwrap(ref["arc_easy"] as? [String: Any]))
+                                        samples: mcLines, metrics: mcMetrics, seconds: 1, tokenizer: .init(m))
+        try check("arc-easy", written: mc, reference: try XCTUnwrap(ref["arc_easy"] as? [String: Any]),
+                  resultsKeys: try XCTUnwrap(ref["results_keys"] as? [String]))
 
         let gsm = try Dataset.load("gsm8k", dataDir: Fixtures.sharedData)
         let train = try GSM8K.trainSplit(besides: gsm.path)
@@ -96,8 +98,9 @@ final class LMEvalFilesTests: XCTestCase {
         let solved = try Generator(model: m).solve(Array(gsm.genItems.prefix(3)), prompts: prompts, maxTokens: 24)
         let (gLines, gMetrics) = LMEvalOutput.gsm8k(gsm, scores: solved, maxTokens: 24, stop: GSM8K.stopSequences)
         let g = try LMEvalOutput.write(to: tmp, model: m.name, modelPath: m.path, task: "gsm8k", shots: 5, total: gsm.genItems.count,
-                                       samples: gLines, metrics: gMetrics, seconds: 1)
-        try check("gsm8k", written: g, reference: try XCTUnwrap(ref["gsm8k"] as? [String: Any]))
+                                       samples: gLines, metrics: gMetrics, seconds: 1, tokenizer: .init(m))
+        try check("gsm8k", written: g, reference: try XCTUnwrap(ref["gsm8k"] as? [String: Any]),
+                  resultsKeys: try XCTUnwrap(ref["results_keys"] as? [String]))
     }
 
     /// Python's json.dumps, reproduced: key order kept, indent=2, ensure_ascii=False, floats as repr.

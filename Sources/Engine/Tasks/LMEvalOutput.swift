@@ -80,10 +80,30 @@ public enum LMEvalOutput {
         return (lines, [("exact_match,strict-match", strict), ("exact_match,flexible-extract", flexible)])
     }
 
+    /// The tokenizer facts lm-eval records in a results file: (text, id) of the pad, EOS and BOS
+    /// tokens, the end-of-text id, and the longest input.
+    public struct TokenizerFacts {
+        public var pad: (String, Int)?, eos: (String, Int)?, bos: (String, Int)?
+        public var maxLength: Int
+        public init(pad: (String, Int)?, eos: (String, Int)?, bos: (String, Int)?, maxLength: Int) {
+            self.pad = pad; self.eos = eos; self.bos = bos; self.maxLength = maxLength
+        }
+        /// A model's: EOS is its lowest end-of-sequence id, pad falls back to EOS (as lm-eval's HF model sets it).
+        public init(_ m: LanguageModel) {
+            let tok = m.tokenizer
+            let e = tok.eosIds.min().map { (tok.decode([$0]), $0) }
+            eos = e; pad = e
+            bos = m.config.bosTokenId.map { (tok.decode([$0]), $0) }
+            maxLength = m.config.maxPositions ?? 2048
+        }
+        func pair(_ p: (String, Int)?) -> PythonJSON { p.map { .array([.string($0.0), .string(String($0.1))]) } ?? .array([.null, .string("None")]) }
+    }
+
     /// Writes `dir/<model>/results_<time>.json` and `samples_<task>_<time>.jsonl`; returns their paths.
     /// `metrics`: per-item values by lm-eval's metric key (`acc`, or `exact_match,strict-match`).
     public static func write(to dir: String, model: String, modelPath: String, task taskName: String, shots: Int, total: Int,
-                             samples: [PythonJSON], metrics: [(String, [Double])], seconds: Double, date: Date = Date()) throws -> (String, String) {
+                             samples: [PythonJSON], metrics: [(String, [Double])], seconds: Double, date: Date = Date(),
+                             tokenizer: TokenizerFacts? = nil) throws -> (String, String) {
         let (task, version) = task(taskName)
         let f = DateFormatter()
         f.locale = Locale(identifier: "en_US_POSIX"); f.timeZone = TimeZone(identifier: "UTC")
@@ -111,13 +131,49 @@ public enum LMEvalOutput {
             ("n-samples", .object([(task, .object([("original", .int(String(total))), ("effective", .int(String(n)))]))])),
             ("config", .object([("model", .string("aft")), ("model_args", .string(modelPath)), ("batch_size", .string("auto")),
                                 ("limit", n < total ? .double(Double(n)) : .null), ("bootstrap_iters", .int("0"))])),
+            ("git_hash", .null), ("date", .double(date.timeIntervalSince1970)),
+            ("pretty_env_info", .string("AFT Shell (aft), f32 over OpenBLAS; files in lm-eval 0.4's layout")),
+            ("transformers_version", .string("none (aft)")), ("lm_eval_version", .string("none (aft, lm-eval 0.4 file layout)")),
+            ("upper_git_hash", .null),
+            ("tokenizer_pad_token", tokenizer.map { $0.pair($0.pad) } ?? .array([.null, .string("None")])),
+            ("tokenizer_eos_token", tokenizer.map { $0.pair($0.eos) } ?? .array([.null, .string("None")])),
+            ("tokenizer_bos_token", tokenizer.map { $0.pair($0.bos) } ?? .array([.null, .string("None")])),
+            ("eot_token_id", tokenizer?.eos.map { .int(String($0.1)) } ?? .null),
+            ("max_length", tokenizer.map { .int(String($0.maxLength)) } ?? .null),
+            ("task_hashes", .object([])), ("model_source", .string("aft")),
             ("model_name", .string(model)), ("model_name_sanitized", .string(sanitized)),
-            ("date", .double(date.timeIntervalSince1970)),
+            ("system_instruction", .null), ("system_instruction_sha", .null), ("fewshot_as_multiturn", .bool(false)),
+            ("chat_template", .null), ("chat_template_sha", .null),
             ("total_evaluation_time_seconds", .string(PythonJSON.repr(seconds))),
         ])
         let rp = base + "/results_\(stamp).json", sp = base + "/samples_\(task)_\(stamp).jsonl"
         try writeAtomically(Data(samples.map { $0.dumps() + "\n" }.joined().utf8), to: sp)
         try writeAtomically(Data(results.dumps(indent: 2).utf8), to: rp)
         return (rp, sp)
+    }
+}
+
+/// One evaluation's lm-eval files, ready to write: kept with its result, so that `eval … lmeval=DIR`
+/// and a notebook's `results/` write the same files.
+public struct LMEvalFiles {
+    public let model: String, modelPath: String, task: String
+    public let shots: Int, total: Int
+    public let samples: [PythonJSON]
+    public let metrics: [(String, [Double])]
+    public let seconds: Double
+    public let date: Date
+    public let tokenizer: LMEvalOutput.TokenizerFacts
+
+    public init(model: LanguageModel, task: String, shots: Int, total: Int, samples: [PythonJSON], metrics: [(String, [Double])],
+                seconds: Double, date: Date = Date()) {
+        self.model = model.name; modelPath = model.path; self.task = task; self.shots = shots; self.total = total
+        self.samples = samples; self.metrics = metrics; self.seconds = seconds; self.date = date
+        tokenizer = LMEvalOutput.TokenizerFacts(model)
+    }
+
+    /// Writes `dir/<model>/results_<time>.json` and `samples_<task>_<time>.jsonl`; returns their paths.
+    public func write(to dir: String) throws -> (results: String, samples: String) {
+        try LMEvalOutput.write(to: dir, model: model, modelPath: modelPath, task: task, shots: shots, total: total,
+                               samples: samples, metrics: metrics, seconds: seconds, date: date, tokenizer: tokenizer)
     }
 }

@@ -17,12 +17,15 @@ public protocol CommandResult {
     func charts(what: String?) -> [Chart]
     /// Where `plot` writes this result's charts by default; nil: it has none to plot.
     func plotDirectory(outDir: String) -> String?
+    /// Writes files other tools read (lm-eval's results and samples) under `dir`; returns their paths.
+    func writeCompanions(to dir: String) throws -> [String]
 }
 
 extension CommandResult {
     public var markdownTables: String { "" }
     public func charts(what: String?) -> [Chart] { [] }
     public func plotDirectory(outDir: String) -> String? { nil }
+    public func writeCompanions(to dir: String) throws -> [String] { [] }
 }
 
 /// A session value: any command's result, with the typed view a command that consumes it asks for.

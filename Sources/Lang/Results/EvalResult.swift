@@ -8,6 +8,8 @@ public struct EvalResult: CommandResult {
     public let scores: [ItemScore]
     public let seconds: Double
     public let interrupted: Bool
+    /// What lm-eval 0.4 --log_samples would have written for this evaluation (a notebook writes it into results/).
+    public var lmEval: LMEvalFiles?
 
     public var kind: String { "eval" }
 
@@ -39,5 +41,12 @@ public struct EvalResult: CommandResult {
         let (a0, a1) = s.interval(norm: false), (b0, b1) = s.interval(norm: true)
         return "| \(task) (\(s.n) items) | value | 95% Wilson interval |\n|---|---:|---|\n"
             + "| acc | \(f(s.acc)) | [\(f(a0)), \(f(a1))] |\n| acc_norm | \(f(s.accNorm)) | [\(f(b0)), \(f(b1))] |\n"
+    }
+}
+
+extension EvalResult {
+    /// lm-eval's results and samples files of this evaluation, under `dir/<model>/`.
+    public func writeCompanions(to dir: String) throws -> [String] {
+        try lmEval.map { let w = try $0.write(to: dir); return [w.results, w.samples] } ?? []
     }
 }

@@ -11,6 +11,8 @@ public struct GSM8KResult: CommandResult {
     public let shots: String
     public let seconds: Double
     public let interrupted: Bool
+    /// What lm-eval 0.4 --log_samples would have written for this evaluation (a notebook writes it into results/).
+    public var lmEval: LMEvalFiles?
 
     public var kind: String { "gsm8k" }
     public var n: Int { scores.count }
@@ -44,5 +46,12 @@ public struct GSM8KResult: CommandResult {
         let f = mdNumber
         return "| \(task) (\(n) problems, \(shots)) | exact match | 95% Wilson interval |\n|---|---:|---|\n"
             + "| strict-match | \(f(rate(strictHits))) | [\(f(s0)), \(f(s1))] |\n| flexible-extract | \(f(rate(flexibleHits))) | [\(f(f0)), \(f(f1))] |\n"
+    }
+}
+
+extension GSM8KResult {
+    /// lm-eval's results and samples files of this evaluation, under `dir/<model>/`.
+    public func writeCompanions(to dir: String) throws -> [String] {
+        try lmEval.map { let w = try $0.write(to: dir); return [w.results, w.samples] } ?? []
     }
 }
