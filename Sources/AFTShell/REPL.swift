@@ -72,7 +72,7 @@ func candidates(_ kinds: Set<CompletionKind>, _ s: Session?, partial: String = "
     var out: [String] = []
     if kinds.contains(.file) { out += fileCandidates(partial) }
     if kinds.contains(.model) { out += ModelRegistry.allNames }
-    if kinds.contains(.task) { out += Dataset.taskNames }
+    if kinds.contains(.task) { out += Dataset.taskNames + CAA.behaviours(dataDir: s?.settings.data).map { "caa/" + $0 } }
     if kinds.contains(.command) { out += CommandTable.names }
     if kinds.contains(.variable) {
         // Result variables, trained vectors (named by `as NAME`) and `model`, each once.

@@ -188,6 +188,10 @@ final class NotebookTests: XCTestCase {
         XCTAssertEqual(completions(line: "run \(tmp)/", word: "\(tmp)/", session: nil), ["\(tmp)/scripts/", "\(tmp)/study.aft"])
         XCTAssertEqual(completions(line: "eval hellaswag log=\(tmp)/st", word: "log=\(tmp)/st", session: nil), ["log=\(tmp)/study.aft"])
         XCTAssertEqual(completions(line: "eval hellaswag li", word: "li", session: nil), ["limit="])
+        // CAA behaviours complete as tasks (where the data is found).
+        if !CAA.behaviours(dataDir: nil).isEmpty {
+            XCTAssertEqual(completions(line: "extract caa/syc", word: "caa/syc", session: nil), ["caa/sycophancy"])
+        }
         XCTAssertEqual(completions(line: "eval arc-e", word: "arc-e", session: nil), ["arc-easy"])
         XCTAssertEqual(completions(line: "set plot=in", word: "plot=in", session: nil), ["plot=inline"])
         XCTAssertEqual(completions(line: "sweep hellaswag loss=", word: "loss=", session: nil), ["loss=choice", "loss=lm"])

@@ -103,6 +103,18 @@ final class LMEvalFilesTests: XCTestCase {
                   resultsKeys: try XCTUnwrap(ref["results_keys"] as? [String]))
     }
 
+    /// A HellaSwag document is logged as lm-eval's process_docs leaves it: the row, then the
+    /// `query`, `choices` and `gold` it adds (lm-eval's preprocess: tags dropped, double spaces closed).
+    func testHellaSwagDocCarriesLMEvalsAddedFields() throws {
+        let p = NSTemporaryDirectory() + "aft-hs-\(UUID().uuidString).jsonl"
+        defer { try? FileManager.default.removeItem(atPath: p) }
+        try #"{"ind": 4, "activity_label": "Cooking", "ctx": "Cooking: a man [header] cuts  onions.", "endings": ["he cries [step] .", " it ends. "], "label": "1"}"#
+            .write(toFile: p, atomically: true, encoding: .utf8)
+        let ds = try Dataset.load(p)
+        let d = LMEvalOutput.doc(ds, 0)
+        XCTAssertEqual(d.dumps(), #"{"ind": 4, "activity_label": "Cooking", "ctx": "Cooking: a man [header] cuts  onions.", "endings": ["he cries [step] .", " it ends. "], "label": "1", "query": "Cooking: a man cuts onions.", "choices": ["he cries .", "it ends."], "gold": 1}"#)
+    }
+
     /// Python's json.dumps, reproduced: key order kept, indent=2, ensure_ascii=False, floats as repr.
     func testPythonJSONPrintsAsPythonDoes() throws {
         let v = try XCTUnwrap(PythonJSON.parse(Data(#"{"b": [1, 2.5, {"x": null}], "a": "é\n\"q\"", "c": true, "d": {}, "e": 1e-05, "f": 3.0}"#.utf8)))

@@ -29,8 +29,27 @@ public enum LMEvalOutput {
         return .double((xs.reduce(0) { $0 + ($1 - mu) * ($1 - mu) } / (n - 1)).squareRoot() / n.squareRoot())
     }
 
+    /// The document as lm-eval logs it: the row, and for HellaSwag the fields its `process_docs`
+    /// adds to the row (`query`, `choices`, `gold`, preprocessed as lm-eval's `preprocess` does).
     static func doc(_ ds: Dataset, _ i: Int) -> PythonJSON {
-        i < ds.rawDocs.count ? PythonJSON.parse(ds.rawDocs[i]) ?? .null : .null
+        guard i < ds.rawDocs.count, let row = PythonJSON.parse(ds.rawDocs[i]) else { return .null }
+        guard ds.layout == .hellaswag, case .object(var kv) = row, i < ds.items.count else { return row }
+        let item = ds.items[i]
+        let added: [(String, PythonJSON)] = [("query", .string(hellaswagPreprocess(item.context))),
+                                             ("choices", .array(item.choices.map { .string(hellaswagPreprocess($0)) })),
+                                             ("gold", .int(String(item.gold)))]
+        // datasets.map keeps the row's columns and adds (or replaces) the new ones after them.
+        for (k, v) in added {
+            if let at = kv.firstIndex(where: { $0.0 == k }) { kv[at].1 = v } else { kv.append((k, v)) }
+        }
+        return .object(kv)
+    }
+
+    /// lm-eval's HellaSwag `preprocess`: strip, " [title]" → ". ", drop "[…]" tags, "  " → " ".
+    static func hellaswagPreprocess(_ text: String) -> String {
+        var t = text.trimmingCharacters(in: .whitespacesAndNewlines).replacingOccurrences(of: " [title]", with: ". ")
+        t = t.replacingOccurrences(of: "\\[.*?\\]", with: "", options: .regularExpression)
+        return t.replacingOccurrences(of: "  ", with: " ")
     }
 
     static func sample(docId: Int, doc: PythonJSON, target: String, arguments: [(String, PythonJSON)], resps: [PythonJSON],
