@@ -21,7 +21,7 @@ public enum ParamType: Equatable {
         case .text: return "text"
         case .path: return "path"
         case .choice(let c): return c.joined(separator: "|")
-        case .layers: return "all | A..B | a,b,c | N"
+        case .layers: return "all | A..B | a,b,c | N | P%..Q% | p%,q%"
         case .layerOrBest: return "best | N"
         case .names: return "name | a,b,c"
         case .numbers: return "number | a,b,c"
@@ -106,6 +106,19 @@ public enum CommandTable {
                         ParamSpec("method", .choice(["train"] + ExtractionMethod.allCases.map { $0.rawValue }), value: .word("train"),
                                   "train: gradient descent per layer; mean, pca: extract from the training split (no training), each layer scored on validation at scale ±1")],
                     examples: ["sweep hellaswag layers all", "r = sweep arc-easy layers 4..20 epochs=2 train=48 val=48", "sweep caa/sycophancy layers 2..28 method=mean"], openKeys: false, run: Session.sweep),
+        CommandSpec(name: "grid", summary: "the seed's search: layer × learning rate × epoch cap, sized and timed before it trains; the best cell on validation, its test split once",
+                    positional: [ParamSpec("task", .text, "a multiple-choice task: hellaswag, arc-challenge, arc-easy, caa/BEHAVIOUR, or a .jsonl file", completes: .task)],
+                    requiredPositionals: 1,
+                    named: [ParamSpec("layers", .layers, default: "all", "layers, also as shares of depth (10%..90%, 25%,50%,75%)"),
+                            ParamSpec("lr", .numbers, default: "1e-4,5e-4,1e-3,2e-3", "learning rates"),
+                            ParamSpec("epochs", .numbers, default: "5,10,15,20", "epoch caps (early stopping within each; every cap is read from one training to the largest)"),
+                            ParamSpec("budget", .text, default: "none", "refuse a plan estimated over this long (90s, 30m, 2h, 1h30m), saying what fits"),
+                            ParamSpec("shrink", .choice(["yes", "no"]), value: .word("no"), "over budget: drop the most expensive values until the plan fits, and say which"),
+                            ParamSpec("as", .word, default: "TASK-grid", "name for the best cell's vector")]
+                        + steeringParams(epochs: 20).filter { !["epochs", "lr", "max_tokens"].contains($0.name) },
+                    examples: ["grid arc-easy layers=10%..90% lr=1e-4,5e-4,1e-3,2e-3 epochs=5,10,15,20 budget=30m",
+                               "grid hellaswag layers 25%,50%,75% lr=1e-3,5e-3 epochs=2,4 train=48 val=48 budget=10m shrink=yes"],
+                    openKeys: false, run: Session.grid),
         CommandSpec(name: "train", summary: "train a steering vector at one layer with early stopping; report it once on the test split",
                     positional: [ParamSpec("task", .text, default: "the last sweep's", "task to train on", completes: .task)],
                     requiredPositionals: 0, named: steeringParams(epochs: 10) + [
@@ -310,6 +323,8 @@ public enum CommandTable {
                 throw bad("must be one of \(c.joined(separator: ", "))" + (suggest(w, among: c).map { "; did you mean '\($0)'?" } ?? ""))
             }
         case (.layers, .word("all")), (.layers, .range), (.layers, .number), (.layerOrBest, .word("best")), (.layerOrBest, .number): break
+        case (.layers, .word(let w)) where LayerPercent.parse(w) != nil: break
+        case (.layers, .list(let l)) where l.allSatisfy({ if case .number = $0 { return true }; if case .word(let w) = $0 { return LayerPercent.parse(w) != nil }; return false }): break
         case (.layers, .list(let l)) where l.allSatisfy({ if case .number = $0 { return true }; return false }): break
         case (.names, .word): break
         case (.numbers, .number): break

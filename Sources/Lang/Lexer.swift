@@ -85,6 +85,8 @@ public struct Lexer {
                     s.append(advance()); s.append(advance())
                 } else { break }
             }
+            // A percentage (`10%`, a share of the model's depth) is a word.
+            if peek() == "%" { s.append(advance()); return tok(.word(s)) }
             // A number glued to letters (e.g. 135m) is a word.
             if let d = peek(), d.isLetter || d == "_" || d == "-" {
                 while let d = peek(), Lexer.isWordChar(d) { s.append(advance()) }

@@ -112,6 +112,12 @@ public struct Parser {
             }
             return .number(a)
         case .string(let s): return .string(s)
+        case .word(let w) where w.hasSuffix("%") && cur.kind == .dotdot:
+            // A range of percentages (`10%..90%`) stays one word; the command reads it against the model's depth.
+            _ = bump()
+            guard case .word(let b) = cur.kind, b.hasSuffix("%") else { throw Diagnostic(.syntax, "expected a percentage after '\(w)..'", at: cur.location) }
+            _ = bump()
+            return .word(w + ".." + b)
         case .word(let w): return .word(w)
         default: throw Diagnostic(.syntax, "expected a value, found '\(t.text.isEmpty ? "end of input" : t.text)'", at: t.location)
         }

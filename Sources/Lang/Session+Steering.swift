@@ -93,7 +93,13 @@ extension Session {
         case nil, .word("all")?: out = Array(0..<n)
         case .range(let x, let y)?: out = Array(min(x, y)...max(x, y))
         case .number(let d)?: out = [Int(d)]
-        case .list(let l)?: out = l.compactMap { if case .number(let d) = $0 { return Int(d) }; return nil }
+        case .list(let l)?:
+            out = try l.flatMap { v -> [Int] in
+                if case .number(let d) = v { return [Int(d)] }
+                if case .word(let w) = v { return try LayerPercent.layers(w, of: n, at: a?.valueLocation) }
+                return []
+            }
+        case .word(let w)?: out = try LayerPercent.layers(w, of: n, at: a?.valueLocation)
         default: out = []
         }
         // A fractional layer (`layers 1.5`) is refused, not rounded.
