@@ -46,11 +46,11 @@ extension Session {
             }
             budget = v
         }
+        let layers = try layerList(s.named("layers"), layers: m.config.layers)
         let st = try study(s, task: task)
         guard !st.generative else {
             throw Diagnostic(.runtime, "grid searches multiple-choice tasks; \(task) is scored by generation (use sweep and train)", at: s.positional.first?.valueLocation)
         }
-        let layers = try layerList(s.named("layers"), layers: m.config.layers)
         let dir = st.gridDirectory(outDir: outDir, lrs: lrs, epochs: epochs.max() ?? 1)
         let bytes = st.cacheBytes(layers: layers.count), cacheBudget = Int(settings.cacheGB * 1_073_741_824)
         let toDisk = settings.spill == .always || bytes > cacheBudget
