@@ -11,6 +11,7 @@ usage: aft                      start the interactive shell
        aft FILE.aft             run a script (stops at the first error)
        aft -e 'CMDS'            run commands given inline (';' or newlines between them)
        ... --report DIR         after a script or -e, write its notebook (markdown, charts, JSON) to DIR
+       ... --shard I/N          train only shard I of N of every sweep and grid (Slurm job arrays; see README)
        aft --help | --version
 
 Exit codes: 0 success, 1 runtime error, 2 usage or parse error, 130 interrupted (work finished so far kept).
@@ -48,6 +49,19 @@ Thread.detachNewThread {
 }
 
 var args = Array(CommandLine.arguments.dropFirst())
+// `--shard I/N` (with a script): sweeps and grids train only shard I of N of their cells.
+var shard: (index: Int, count: Int)? = nil
+if let i = args.firstIndex(of: "--shard") {
+    let spec = i + 1 < args.count ? args[i + 1] : ""
+    let parts = spec.split(separator: "/").map { Int($0) }
+    guard parts.count == 2, let a = parts[0], let b = parts[1], b >= 1, b <= 100_000, a >= 1, a <= b else {
+        printError("aft: --shard needs I/N with 1 ≤ I ≤ N (e.g. --shard 2/8), got '\(spec)'\n" + usage); exit(2)
+    }
+    shard = (a, b)
+    session.shard = shard
+    args.removeSubrange(i...(i + 1))
+    if args.isEmpty { printError("aft: --shard goes with a script\n" + usage); exit(2) }
+}
 // `--report DIR` (after a script or -e): the notebook is written even when the script fails or is interrupted.
 var reportDir: String? = nil
 if let i = args.firstIndex(of: "--report") {

@@ -97,6 +97,10 @@ extension Session {
             self?.output(String(format: "  layer %2d  lr %-8g  val %@ %.4f (epoch %d)  %.1f s%@", j.layer, j.lr, st.metricName, c.valMetric, c.bestEpoch,
                                 j.seconds, resumed ? "  (resumed from run directory)" : ""))
         }, onProgress: { prog("grid: trainings", $0, $1) })
+        if let sh = shard {
+            output("shard \(sh.index)/\(sh.count): \(jobs.count) of \(plan.jobs) trainings finished in \(dir) (the merge run, without --shard, reads them all)")
+            return
+        }
         guard let best = SteeringStudy.bestCell(jobs, epochs: plan.epochs, select: st.config.select) else {
             throw Diagnostic(.runtime, interrupted ? "interrupted before any training finished" : "no finished cell", at: s.location)
         }

@@ -84,6 +84,7 @@ extension Session {
         // Settings may have changed since the study was made: apply them on every use.
         st.context = runContext
         st.spill = settings.spill
+        st.shard = shard
         return st
     }
 
@@ -150,6 +151,10 @@ extension Session {
                                                      lr.seconds, resumed ? "  (resumed from run directory)" : ""))
                              }, onProgress: progressFn(), onNote: { [weak self] in self?.output($0) })
         lastSweep = r
+        if let sh = shard {
+            output("shard \(sh.index)/\(sh.count): \(r.layers.count) of \(layers.count) layers finished in \(r.runDir) (the merge run, without --shard, reads them all)")
+            return
+        }
         output(r.display)
         if r.cachePasses > 0 {
             output(String(format: "  residual cache: %.1f MB %@, computed %@", Double(r.cacheBytes) / 1e6,

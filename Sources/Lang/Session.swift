@@ -45,6 +45,11 @@ public final class Session {
     private let cancelLock = NSLock()
     private var cancelFlag = false
     var runDepth = 0
+    /// `--shard I/N`: sweeps and grids train only shard I of N of their cells (in the run directory
+    /// the shards share); every other command waits for the merge run (the script without `--shard`).
+    public var shard: (index: Int, count: Int)?
+    /// Commands a shard runs: what sets up its sweeps and grids, and the sweeps and grids.
+    static let shardCommands: Set<String> = ["load", "set", "sweep", "grid", "run", "help", "models", "tasks"]
     /// AFT_SMOKE=1: cap item counts, epochs and layers so scripts run as written but small (CI).
     public var smoke = ProcessInfo.processInfo.environment["AFT_SMOKE"] == "1"
 
@@ -105,6 +110,10 @@ public final class Session {
                 return
             }
             clearCancel()
+            if let sh = shard, !Session.shardCommands.contains(s.command) {
+                output("shard \(sh.index)/\(sh.count): skipping line \(s.location.line) ('\(s.command)'): it runs in the merge run, without --shard")
+                continue
+            }
             try runRecorded(s, file: file) {
                 do { try execute(s) }
                 catch let c as Cancelled { output(c.description) }   // Ctrl-C: not an error; the script stops below

@@ -66,6 +66,49 @@ final class GridCommandTests: XCTestCase {
         XCTAssertEqual(s2.variables["g"]?.as(GridResult.self)?.best, g.best)
     }
 
+    /// Shards 1/2 and 2/2, then the merge run: the merge trains nothing, and every cell, the best
+    /// cell and its test report equal one process's run of the same script. A cell whose lock a
+    /// live process holds is left to it; a dead holder's lock is taken over.
+    func testShardsThenMergeEqualOneProcess() throws {
+        let script = "g = grid arc-easy layers 0%,50%,100% lr=1e-2,5e-2 epochs=1,2 train=12 val=10 test=10\neval arc-easy limit=3"
+        let (one, _) = session()
+        try one.run(source: "load \(tiny)\nset data=\(tmp)/data out=\(tmp)/single threads=1\n" + script)
+        let single = try XCTUnwrap(one.variables["g"]?.as(GridResult.self))
+
+        let shared = "load \(tiny)\nset data=\(tmp)/data out=\(tmp)/shared threads=1\n"
+        let (s1, out1) = session()
+        s1.shard = (1, 2)
+        try s1.run(source: shared + script)
+        XCTAssertTrue(out1().contains("shard 1/2: 3 of 6 trainings finished"), out1())
+        XCTAssertTrue(out1().contains("skipping line 4 ('eval')"), out1())
+        XCTAssertNil(s1.variables["g"], "a shard stores no merged result")
+        // Shard 2: one of its jobs is held by a live process (pid 1), one lock is stale (a dead pid).
+        let all = (FileManager.default.enumerator(atPath: tmp + "/shared")?.allObjects as? [String]) ?? []
+        let runDir = tmp + "/shared/" + (try XCTUnwrap(all.first { ($0 as NSString).lastPathComponent.hasPrefix("grid-") }))
+        let host = ProcessInfo.processInfo.hostName
+        try "\(host) 1\n".write(toFile: runDir + "/job-L00-lr0.05.lock", atomically: true, encoding: .utf8)
+        try "\(host) 999999\n".write(toFile: runDir + "/job-L02-lr0.05.lock", atomically: true, encoding: .utf8)
+        let (s2, out2) = session()
+        s2.shard = (2, 2)
+        try s2.run(source: shared + script)
+        XCTAssertTrue(out2().contains("shard 2/2: 5 of 6 trainings finished"), out2())
+        XCTAssertFalse(FileManager.default.fileExists(atPath: runDir + "/job-L00-lr0.05.json"), "the held job is not trained")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: runDir + "/job-L02-lr0.05.json"), "the stale lock is taken over")
+        try FileManager.default.removeItem(atPath: runDir + "/job-L00-lr0.05.lock")   // its holder "finishes" without a result
+        // The merge run: trains only the one job left, then everything else of the script.
+        let (m, outM) = session()
+        try m.run(source: shared + script)
+        XCTAssertEqual(outM().components(separatedBy: "(resumed from run directory)").count - 1, 5, outM())
+        let merged = try XCTUnwrap(m.variables["g"]?.as(GridResult.self))
+        XCTAssertEqual(merged.best, single.best)
+        for j in single.jobs {
+            let k = try XCTUnwrap(merged.jobs.first { $0.layer == j.layer && $0.lr == j.lr })
+            XCTAssertEqual(k.seeds.map { $0.valMetric }, j.seeds.map { $0.valMetric }, "layer \(j.layer) lr \(j.lr)")
+        }
+        XCTAssertEqual(merged.report.steered, single.report.steered)
+        XCTAssertNotNil(m.variables["_"]?.as(EvalResult.self), "the merge run runs the rest of the script")
+    }
+
     func testBudgetRefusesOrShrinks() throws {
         let (s, out) = session()
         XCTAssertThrowsError(try s.run(source: setup(tiny, tmp) + "grid arc-easy layers 0..2 lr=1e-2,5e-2 epochs=50,100 train=12 val=10 test=10 budget=2s")) { e in

@@ -128,18 +128,22 @@ extension SteeringStudy {
     public func grid(_ plan: GridPlan, dir: String, onJob: (GridJob, Bool) -> Void,
                      onProgress: @escaping (Int, Int) -> Void) throws -> (jobs: [GridJob], interrupted: Bool) {
         let run = try SweepRunDirectory(path: dir)
-        let lock = try run.lock()
-        defer { lock.release() }
+        let lock = shard == nil ? try run.lock() : nil
+        defer { lock?.release() }
         let cap = plan.epochs.max() ?? 1
         func file(_ l: Int, _ lr: Double) -> String { String(format: "%@/job-L%02d-lr%@.json", dir, l, String(lr)) }
         var done: [String: GridJob] = [:]
         var todo: [(Int, Double)] = []
+        func finished(_ l: Int, _ lr: Double) -> GridJob? {
+            guard let d = FileManager.default.contents(atPath: file(l, lr)), let j = try? LayerResult.decoder.decode(GridJob.self, from: d),
+                  j.layer == l, j.lr == lr, j.epochs == cap, j.seeds.count == max(1, config.seeds), j.seeds.allSatisfy({ !$0.valMetric.isEmpty }) else { return nil }
+            return j
+        }
+        var k = 0
         for l in plan.layers {
             for lr in plan.lrs {
-                if let d = FileManager.default.contents(atPath: file(l, lr)), let j = try? LayerResult.decoder.decode(GridJob.self, from: d),
-                   j.layer == l, j.lr == lr, j.epochs == cap, j.seeds.count == max(1, config.seeds), j.seeds.allSatisfy({ !$0.valMetric.isEmpty }) {
-                    done[file(l, lr)] = j; onJob(j, true)
-                } else { todo.append((l, lr)) }
+                if let j = finished(l, lr) { done[file(l, lr)] = j; onJob(j, true) } else if owns(cell: k) { todo.append((l, lr)) }
+                k += 1
             }
         }
         let zero = [Float](repeating: 0, count: model.config.hidden)
@@ -149,13 +153,19 @@ extension SteeringStudy {
         }
         let base = selectionBase(try trainer().evaluate(valIdx, layer: plan.layers[0], v: zero, config: config))
         let lockP = NSLock()
-        var stopped = false, finished = 0
+        var stopped = false, finishedCount = 0
         let results = try WorkPool(workers: parallel).tryMap(todo.count, shouldStop: {
             lockP.lock(); defer { lockP.unlock() }; return stopped || context.shouldStop()
         }, onResult: { _, j in
             if let j = j { onJob(j, false) }
         }) { k, w -> GridJob? in
             let (l, lr) = todo[k]
+            // A job trains only under its lock: a shard leaves a job another live process holds to it;
+            // a merge run waits for that process, then reads its job (or trains one it left).
+            guard let cellLock = try run.cellLock(String(format: "job-L%02d-lr%@.lock", l, String(lr)), wait: shard == nil,
+                                                  shouldStop: context.shouldStop) else { return nil }
+            defer { cellLock.release() }
+            if let j = finished(l, lr) { return j }
             var c = config
             c.lr = lr; c.epochs = cap
             let t0 = Date()
@@ -169,13 +179,13 @@ extension SteeringStudy {
             }
             let job = GridJob(layer: l, lr: lr, epochs: cap, seeds: seeds, seconds: Date().timeIntervalSince(t0))
             try writeAtomically(try LayerResult.encoder.encode(job), to: file(l, lr))
-            lockP.lock(); finished += 1; let f = finished; lockP.unlock()
+            lockP.lock(); finishedCount += 1; let f = finishedCount; lockP.unlock()
             onProgress(f, todo.count)
             return job
         }
         for (k, j) in results.enumerated() { if let j = j { done[file(todo[k].0, todo[k].1)] = j } }
         let jobs = plan.layers.flatMap { l in plan.lrs.compactMap { done[file(l, $0)] } }
-        return (jobs, stopped || results.count < todo.count || context.shouldStop())
+        return (jobs, stopped || context.shouldStop())
     }
 
     /// The best cell of finished jobs on validation (ties: the earlier layer, lr and cap: the cheaper).

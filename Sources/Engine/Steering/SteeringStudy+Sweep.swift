@@ -33,8 +33,9 @@ extension SteeringStudy {
                       onNote: (String) -> Void = { _ in }) throws -> SweepResult {
         let runDir = "\(outDir)/\(model.name.replacingOccurrences(of: "/", with: "_"))/\(task)/sweep-\(runKey)"
         let dir = try SweepRunDirectory(path: runDir)
-        let lock = try dir.lock()
-        defer { lock.release() }
+        // One lock for the run, or (shards sharing the directory) one per layer below.
+        let lock = shard == nil ? try dir.lock() : nil
+        defer { lock?.release() }
         try dir.writeMeta(["model": model.name, "task": task, "split_seed": splits.seed, "train": splits.train.count,
                            "val": splits.val.count, "test": splits.test.count, "config": config.description,
                            "train_docs": splits.train, "val_docs": splits.val, "test_docs": splits.test,
@@ -47,7 +48,7 @@ extension SteeringStudy {
         }
         var result = SweepResult(task: task, model: model.name, metricName: metricName, layers: [], baseMetric: 0, baseLow: 0,
                                  baseHigh: 0, runDir: runDir, screen: [], interrupted: false)
-        let plan = SweepPlan(todo: layers.filter { done[$0] == nil }, all: layers, budget: cacheBudget, spill: spill) { self.cacheBytes(layers: $0) }
+        let plan = SweepPlan(todo: layers.enumerated().filter { done[$0.element] == nil && owns(cell: $0.offset) }.map { $0.element }, all: layers, budget: cacheBudget, spill: spill) { self.cacheBytes(layers: $0) }
         let todo = plan.todo, toDisk = plan.toDisk, groups = plan.groups
         var baseEval: (scores: [ItemScore], loss: Double)? = nil
         var cacheBytesMax = 0, cacheOnDisk = false, cachePasses = 0
@@ -85,6 +86,11 @@ extension SteeringStudy {
                 if let r = r { done[r.layer] = r; onLayer(r, false) }
             }) { k, worker -> LayerResult? in
                 let l = pending[k]
+                // A layer trains only under its lock: a shard leaves a layer another live process holds
+                // to it; a merge run waits for that process, then reads its layer (or trains one it left).
+                guard let cellLock = try dir.cellLock(String(format: "layer-%02d.lock", l), wait: shard == nil, shouldStop: context.shouldStop) else { return nil }
+                defer { cellLock.release() }
+                if let r = dir.finished(l, layers: model.config.layers, hidden: model.config.hidden).result { return r }
                 let t0 = Date()
                 let (runs, best) = try trainSeeds(layer: l, baseSeed: splits.seed &* 7919 &+ UInt64(l), base: baseEval, trainer: trainers[worker]) { s, n in
                     // Progress from every worker goes through one lock: the sink is not thread-safe.

@@ -29,6 +29,13 @@ public final class SteeringStudy {
     public var context = RunContext()
     /// What a sweep does when its residual cache exceeds the memory budget.
     public var spill: SpillPolicy = .auto
+    /// Shard `index` (1-based) of `count`: sweeps and grids train only their share of the cells
+    /// (cell k of the full list goes to shard k mod count + 1), under per-cell locks, in a run
+    /// directory the shards share; nil: every cell, under one lock for the run.
+    public var shard: (index: Int, count: Int)?
+
+    /// Whether cell `k` (of the full, ordered list) is this process's to train.
+    public func owns(cell k: Int) -> Bool { shard.map { k % $0.count == $0.index - 1 } ?? true }
     /// Every item of the task's file as a multiple-choice item; the splits index into it.
     let pool: [MCItem]
     /// A generation task (GSM8K): validation and test are scored by greedy generation.

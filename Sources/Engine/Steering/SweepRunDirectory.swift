@@ -40,7 +40,26 @@ public struct SweepRunDirectory {
     /// exclusively. A lock left by a process that no longer runs on this host is taken over; a live
     /// one is an error naming its holder (two processes must not train the same run).
     public func lock() throws -> RunLock {
-        let p = path + "/lock"
+        guard let l = try lock(name: "lock") else { throw EngineError.io(path: path + "/lock", message: "cannot take the run lock") }
+        return l
+    }
+
+    /// The lock of one cell (`name`, e.g. "layer-04.lock") for shards sharing the run directory:
+    /// nil when a live process holds it (another shard trains that cell); a dead holder's lock on
+    /// this host is taken over.
+    /// With `wait` (a merge run), a held lock is waited for, polling once a second until it is
+    /// free or `shouldStop`; the caller then finds the cell finished by its holder, or trains it.
+    public func cellLock(_ name: String, wait: Bool = false, shouldStop: () -> Bool = { false }) throws -> RunLock? {
+        while true {
+            do { return try lock(name: name) } catch EngineError.io(_, let m) where m.hasPrefix("this run directory is in use") {
+                if !wait || shouldStop() { return nil }
+                Thread.sleep(forTimeInterval: 1)
+            }
+        }
+    }
+
+    func lock(name: String) throws -> RunLock? {
+        let p = path + "/" + name
         let host = ProcessInfo.processInfo.hostName, me = "\(host) \(getpid())\n"
         // The lock appears whole or not at all: written to a temporary file, then hard-linked into
         // place (link fails when the lock exists), so a writer killed at any moment never leaves an
@@ -52,7 +71,7 @@ public struct SweepRunDirectory {
         defer { unlink(tmp) }
         for _ in 0..<2 {
             if link(tmp, p) == 0 {
-                removeStaleTemporaries(in: path)   // what writers killed in this directory left behind
+                if name == "lock" { removeStaleTemporaries(in: path) }   // what writers killed in this directory left behind
                 return RunLock(path: p)
             }
             guard errno == EEXIST else { throw EngineError.io(path: p, message: "cannot create the run lock: \(String(cString: strerror(errno)))") }
