@@ -56,6 +56,7 @@ extension Session {
         case (_?, _?): throw Diagnostic(.usage, "give layer=N or layers=…, not both", at: s.named("layers")?.location)
         case (nil, nil): throw Diagnostic(.usage, "extract needs layer=N (or layers A..B for one vector at several layers); e.g. extract caa/sycophancy layer=12", at: s.location)
         }
+        guard !layers.isEmpty else { throw Diagnostic(.usage, "no layers given", at: (s.named("layer") ?? s.named("layers"))?.valueLocation) }
         let method = ExtractionMethod(rawValue: word(arg(s, "method")) ?? "mean") ?? .mean
         let t0 = Date()
         let (items, from, splitMeta) = try extractionItems(s, task: task, m)

@@ -47,6 +47,7 @@ extension Session {
             budget = v
         }
         let layers = try layerList(s.named("layers"), layers: m.config.layers)
+        guard !layers.isEmpty, !lrs.isEmpty, !epochs.isEmpty else { throw Diagnostic(.usage, "the grid is empty: give at least one layer, lr and epoch cap", at: s.location) }
         let st = try study(s, task: task)
         guard !st.generative else {
             throw Diagnostic(.runtime, "grid searches multiple-choice tasks; \(task) is scored by generation (use sweep and train)", at: s.positional.first?.valueLocation)

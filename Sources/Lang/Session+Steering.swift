@@ -137,7 +137,11 @@ extension Session {
 
     func sweep(_ s: Statement) throws {
         let task = try positional(s, 0)
-        if let m = word(arg(s, "method")).flatMap(ExtractionMethod.init(rawValue:)) { return try sweepExtracted(s, task: task, method: m) }
+        if let m = word(arg(s, "method")).flatMap(ExtractionMethod.init(rawValue:)) {
+            // Extraction reads every layer in one pass: nothing to split, so it is the merge run's.
+            if let sh = shard { output("shard \(sh.index)/\(sh.count): skipping line \(s.location.line) (sweep method=\(m.rawValue) has no cells to shard): it runs in the merge run"); return }
+            return try sweepExtracted(s, task: task, method: m)
+        }
         let st = try study(s, task: task)
         let layers = try layerList(s.named("layers"), layers: st.model.config.layers)
         try prepareGeneration(st, s)

@@ -62,7 +62,8 @@ public struct ContrastActivations {
 
     /// Runs every item's texts through blocks 0…max(layers) once (a shared prefix once per item),
     /// reading each text's last-token residual after every requested block. Items are packed into
-    /// passes of about 512 tokens on the context's workers; a stop throws `Cancelled`.
+    /// passes of about 512 tokens on the context's workers; a stop throws `Cancelled`. An item with
+    /// an empty text is left out.
     public init(model: LanguageModel, items: [ContrastItem], layers wanted: [Int], context: RunContext,
                 progress: @escaping (Int, Int) -> Void = { _, _ in }) throws {
         let tf = model.transformer, d = tf.config.hidden
@@ -70,6 +71,8 @@ public struct ContrastActivations {
         precondition(layers.allSatisfy { $0 >= 0 && $0 < tf.config.layers }, "layers are checked by the caller")
         let top = layers.last ?? 0
         let maxLength = model.config.maxPositions ?? 2048
+        // A text with no tokens has no last token to read: its item is left out.
+        let items = items.filter { !$0.positive.isEmpty && !$0.negatives.contains { $0.isEmpty } }
         let packed = items.map { $0.packed(maxLength: maxLength) }
         // Groups of consecutive items of about 512 packed tokens.
         var groups: [Range<Int>] = [], start = 0, tokens = 0
