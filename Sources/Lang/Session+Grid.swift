@@ -46,6 +46,9 @@ extension Session {
             }
             budget = v
         }
+        if case .range(let a, let b)? = s.named("layers")?.value, a > b {
+            throw Diagnostic(.usage, "layers \(a)..\(b) is an inverted range; write \(b)..\(a)", at: s.named("layers")?.valueLocation)
+        }
         let layers = try layerList(s.named("layers"), layers: m.config.layers)
         guard !layers.isEmpty, !lrs.isEmpty, !epochs.isEmpty else { throw Diagnostic(.usage, "the grid is empty: give at least one layer, lr and epoch cap", at: s.location) }
         let st = try study(s, task: task)

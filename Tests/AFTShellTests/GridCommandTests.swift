@@ -136,6 +136,7 @@ final class GridCommandTests: XCTestCase {
         }
         fails("grid arc-easy layers=10%..120%", "within 0%..100%")
         fails("grid arc-easy layers=90%..10%", "inverted range")
+        fails("grid arc-easy layers 2..0", "inverted range")
         fails("grid arc-easy budget=soon", "not a duration")
         fails("grid arc-easy epochs=0,2", "whole number in 1..1000")
         fails("grid arc-easy lr=-1", "must be in (0, 10]")
