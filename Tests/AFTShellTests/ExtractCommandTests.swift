@@ -10,16 +10,13 @@ import XCTest
 /// say what is wrong.
 final class ExtractCommandTests: XCTestCase {
     var tmp = ""
-    var tiny: String {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().path + "/EngineTests/Fixtures/tiny/llama"
-    }
+    var tiny: String { TinySessionFixture.llama }
 
     override func setUpWithError() throws {
         tmp = NSTemporaryDirectory() + "aft-extract-\(UUID().uuidString)"
         let fm = FileManager.default
         try fm.createDirectory(atPath: tmp + "/data/caa/generate/honesty", withIntermediateDirectories: true)
         try fm.createDirectory(atPath: tmp + "/data/caa/test/honesty", withIntermediateDirectories: true)
-        try fm.createDirectory(atPath: tmp + "/data/arc_easy", withIntermediateDirectories: true)
         func rows(_ n: Int, _ salt: Int) -> [[String: String]] {
             (0..<n).map { i in
                 let a = (i + salt) % 2 == 0
@@ -29,21 +26,11 @@ final class ExtractCommandTests: XCTestCase {
         }
         try JSONSerialization.data(withJSONObject: rows(40, 0)).write(to: URL(fileURLWithPath: tmp + "/data/caa/generate/honesty/generate_dataset.json"))
         try JSONSerialization.data(withJSONObject: rows(10, 1)).write(to: URL(fileURLWithPath: tmp + "/data/caa/test/honesty/test_dataset_ab.json"))
-        var arc = ""
-        for i in 0..<40 {
-            let row: [String: Any] = ["id": "q\(i)", "question": "Which thing number \(i) is heavier?",
-                                      "choices": ["text": ["a stone \(i)", "a feather", "a leaf", "air"], "label": ["A", "B", "C", "D"]], "answerKey": "A"]
-            arc += String(decoding: try JSONSerialization.data(withJSONObject: row), as: UTF8.self) + "\n"
-        }
-        try arc.write(toFile: tmp + "/data/arc_easy/arc_easy_test.jsonl", atomically: true, encoding: .utf8)
+        try TinySessionFixture.writeARC(into: tmp + "/data", choices: 4, rotate: false)
     }
     override func tearDown() { try? FileManager.default.removeItem(atPath: tmp) }
 
-    func session() -> (Session, () -> String) {
-        var out: [String] = []
-        let s = Session(output: { out.append($0) })
-        return (s, { out.joined(separator: "\n") })
-    }
+    func session() -> (Session, () -> String) { TinySessionFixture.session() }
 
     func testExtractEvalSweepTrainExplainAndReport() throws {
         let (s, out) = session()

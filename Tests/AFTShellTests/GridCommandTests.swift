@@ -9,28 +9,15 @@ import XCTest
 /// are clear errors.
 final class GridCommandTests: XCTestCase {
     var tmp = ""
-    var tiny: String {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().path + "/EngineTests/Fixtures/tiny/llama"
-    }
+    var tiny: String { TinySessionFixture.llama }
 
     override func setUpWithError() throws {
         tmp = NSTemporaryDirectory() + "aft-grid-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: tmp + "/data/arc_easy", withIntermediateDirectories: true)
-        var arc = ""
-        for i in 0..<40 {
-            let row: [String: Any] = ["id": "q\(i)", "question": "Which thing number \(i) is heavier?",
-                                      "choices": ["text": ["a stone \(i)", "a feather", "a leaf"], "label": ["A", "B", "C"]], "answerKey": ["A", "B", "C"][i % 3]]
-            arc += String(decoding: try JSONSerialization.data(withJSONObject: row), as: UTF8.self) + "\n"
-        }
-        try arc.write(toFile: tmp + "/data/arc_easy/arc_easy_test.jsonl", atomically: true, encoding: .utf8)
+        try TinySessionFixture.writeARC(into: tmp + "/data")
     }
     override func tearDown() { try? FileManager.default.removeItem(atPath: tmp) }
 
-    func session() -> (Session, () -> String) {
-        var out: [String] = []
-        let s = Session(output: { out.append($0) })
-        return (s, { out.joined(separator: "\n") })
-    }
+    func session() -> (Session, () -> String) { TinySessionFixture.session() }
 
     let setup = { (tiny: String, tmp: String) in "load \(tiny)\nset data=\(tmp)/data out=\(tmp)/out threads=1\n" }
 
