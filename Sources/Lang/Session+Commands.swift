@@ -17,6 +17,36 @@ extension Session {
         switch v { case .word(let w)?: return w; case .string(let s)?: return s; case let x?: return x.description; case nil: return nil }
     }
 
+    /// The names of a `name | a,b,c` argument (none when absent).
+    func words(_ a: Argument?) -> [String] {
+        switch a?.value {
+        case .word(let w)?, .string(let w)?: return [w]
+        case .list(let l)?: return l.compactMap { if case .word(let w) = $0 { return w }; return nil }
+        default: return []
+        }
+    }
+
+    /// The numbers of a `x | a,b,c` argument (none when absent).
+    func numbers(_ a: Argument?) -> [Double] {
+        switch a?.value {
+        case .number(let d)?: return [d]
+        case .list(let l)?: return l.compactMap { if case .number(let d) = $0 { return d }; return nil }
+        default: return []
+        }
+    }
+
+    /// Writes a `log=` file whole, creating its directory: a failure leaves any existing file as it was
+    /// and is an error at the statement's `log` argument.
+    func writeLog(_ text: String, to p: String, _ s: Statement) throws {
+        do {
+            let dir = (p as NSString).deletingLastPathComponent
+            if !dir.isEmpty { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
+            try writeAtomically(Data(text.utf8), to: p)
+        } catch {
+            throw Diagnostic(.runtime, "cannot write log file '\(p)': \(error.localizedDescription)", at: s.named("log")?.valueLocation)
+        }
+    }
+
     /// Argument `name` of `s` as given, else its default from the command table (the one place defaults live).
     func arg(_ s: Statement, _ name: String) -> Value? {
         s.named(name)?.value ?? CommandTable.spec(s.command)?.named.first { $0.name == name }?.value
@@ -243,15 +273,7 @@ extension Session {
             self.progress?.advance(done)
         }
         progress?.end()
-        if let p = logPath {
-            do {
-                let dir = (p as NSString).deletingLastPathComponent
-                if !dir.isEmpty { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
-                try writeAtomically(Data(logLines.joined().utf8), to: p)
-            } catch {
-                throw Diagnostic(.runtime, "cannot write log file '\(p)': \(error.localizedDescription)", at: s.named("log")?.valueLocation)
-            }
-        }
+        if let p = logPath { try writeLog(logLines.joined(), to: p, s) }
         if scorer.truncatedItems > 0 {
             output("  note: \(scorer.truncatedItems) item(s) longer than \(m.name)'s context of \(scorer.maxLength) tokens were cut from the left, as lm-eval cuts them")
         }

@@ -12,10 +12,7 @@ extension Session {
         var vecs: [SteeringVector] = []
         for a in s.positional {
             guard let n = str(a) else { continue }
-            guard let v = vectors[n] else {
-                throw Diagnostic(.runtime, "no vector '\(n)'" + (CommandTable.suggest(n, among: Array(vectors.keys)).map { "; did you mean '\($0)'?" } ?? "; see 'vectors'"),
-                                 at: a.valueLocation)
-            }
+            let v = try namedVector(n, at: a.valueLocation)
             guard !vecs.contains(where: { $0.name == n }) else { throw Diagnostic(.usage, "vector '\(n)' is named twice", at: a.valueLocation) }
             if let trained = v.metadata["model"], trained != m.name, v.metadata["model_sha256"]?.count != 64 {
                 throw Diagnostic(.runtime, "vector '\(n)' was trained on \(trained); the loaded model is \(m.name)", at: a.valueLocation)
@@ -29,13 +26,7 @@ extension Session {
         let limit = int(s.named("limit")).map { smoke ? min($0, 6) : $0 } ?? (smoke ? 6 : Int.max)
         var taskNames: [String] = []
         for t in vecs.compactMap({ $0.metadata["task"] }) where !taskNames.contains(t) { taskNames.append(t) }
-        var extra: [String] = []
-        switch s.named("tasks")?.value {
-        case .word(let w)?: extra = [w]
-        case .list(let l)?: extra = l.compactMap { if case .word(let w) = $0 { return w }; return nil }
-        default: break
-        }
-        for t in extra where !taskNames.contains(t) { taskNames.append(t) }
+        for t in words(s.named("tasks")) where !taskNames.contains(t) { taskNames.append(t) }
 
         let shots = int(arg(s, "baseline")) ?? 0
         var tasks: [ComposeTask] = []

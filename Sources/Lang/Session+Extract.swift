@@ -25,9 +25,7 @@ extension Session {
         let train = st.trainIdx.map { st.items[$0] }
         let its = limit.map { Array(train.prefix($0)) } ?? train
         // The split travels with the vector: compose and train's comparisons keep its training items out of their test items.
-        return (its, "\(task) training split (\(its.count) items, split seed \(st.splits.seed); each wrong choice is a pair)",
-                ["split_seed": String(st.splits.seed), "train": String(st.splits.train.count), "val": String(st.splits.val.count),
-                 "test": String(st.splits.test.count)])
+        return (its, "\(task) training split (\(its.count) items, split seed \(st.splits.seed); each wrong choice is a pair)", st.splitProvenance)
     }
 
     /// Last-token activation differences of `items` at `layers`, with progress (one pass, shared by every layer).
@@ -72,13 +70,11 @@ extension Session {
         vectors[name] = vec
         unsaved.insert(name)
         let r = ExtractionResult(name: name, source: from, method: method, pairs: act.pairs,
-                                 layers: set.map { ($0.layer, Double(l2Norm($0.values)), act.meanResidualNorm(layer: $0.layer)) },
+                                 layers: set.map { ($0.layer, l2Norm($0.values), act.meanResidualNorm(layer: $0.layer)) },
                                  seconds: Date().timeIntervalSince(t0))
         output(r.display)
         store(ResultValue(r), s)
     }
-
-    func l2Norm(_ v: [Float]) -> Float { v.reduce(0) { $0 + $1 * $1 }.squareRoot() }
 
     /// `eval caa/BEHAVIOUR [with A,B] [scale=…] [limit=N]`: CAA's A/B behaviour probability, per vector and scale.
     func evalBehaviour(_ s: Statement, behaviour: String, _ m: LanguageModel) throws {
@@ -90,28 +86,14 @@ extension Session {
         var limit = int(s.named("limit")) ?? ds.items.count
         if smoke { limit = min(limit, 6) }
         let items = Array(ds.items.dropFirst(offset).prefix(limit))
-        var names: [String] = []
-        switch s.named("with")?.value {
-        case .word(let w)?: names = [w]
-        case .string(let w)?: names = [w]
-        case .list(let l)?: names = l.compactMap { if case .word(let w) = $0 { return w }; return nil }
-        default: break
-        }
         var sets: [(String, SteeringVector)] = []
-        for n in names {
-            guard let v = vectors[n] else {
-                throw Diagnostic(.runtime, "no vector '\(n)'" + (CommandTable.suggest(n, among: Array(vectors.keys)).map { "; did you mean '\($0)'?" } ?? "; see 'vectors'"),
-                                 at: s.named("with")?.valueLocation)
-            }
+        for n in words(s.named("with")) {
+            let v = try namedVector(n, at: s.named("with")?.valueLocation)
             try checkVector(v, on: m, at: s.named("with")?.valueLocation)
             sets.append((n, v))
         }
-        var scales: [Double] = sets.isEmpty ? [0] : [-2, -1, 0, 1, 2]
-        switch s.named("scale")?.value {
-        case .number(let d)?: scales = [d]
-        case .list(let l)?: scales = l.compactMap { if case .number(let d) = $0 { return d }; return nil }
-        default: break
-        }
+        let given = numbers(s.named("scale"))
+        let scales: [Double] = !given.isEmpty ? given : sets.isEmpty ? [0] : [-2, -1, 0, 1, 2]
         if s.named("scale") != nil && sets.isEmpty {
             throw Diagnostic(.usage, "scale= multiplies a vector: give one with 'with NAME'", at: s.named("scale")?.location)
         }
@@ -139,13 +121,7 @@ extension Session {
                 let d = try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys])
                 lines += String(decoding: d, as: UTF8.self) + "\n"
             }
-            do {
-                let dir = (p as NSString).deletingLastPathComponent
-                if !dir.isEmpty { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
-                try writeAtomically(Data(lines.utf8), to: p)
-            } catch {
-                throw Diagnostic(.runtime, "cannot write log file '\(p)': \(error.localizedDescription)", at: s.named("log")?.valueLocation)
-            }
+            try writeLog(lines, to: p, s)
         }
         output(r.display)
         store(ResultValue(r), s)
@@ -163,7 +139,7 @@ extension Session {
                                                                    context: runContext) { done += $0; prog(label, done, val.count) }
         if base.count < val.count { prog(label, val.count, val.count) }
         return (base, perLayer.indices.map { k in
-            BehaviourSweepResult.Layer(layer: perLayer[k].layer, norm: Double(l2Norm(perLayer[k].values)), residualNorm: perLayer[k].residualNorm,
+            BehaviourSweepResult.Layer(layer: perLayer[k].layer, norm: l2Norm(perLayer[k].values), residualNorm: perLayer[k].residualNorm,
                                        plus: scored[k][0], minus: scored[k][1])
         })
     }
@@ -189,7 +165,7 @@ extension Session {
             let name = "\(taskStem(task))-\(method.rawValue)-L\(b)"
             var meta = extractionProvenance(st.model, task: task, method: method, pairs: act.pairs, layers: [b], residualNorm: v.2)
             meta["source"] = "\(task) training split (\(train.count) items)"
-            meta["split_seed"] = String(st.splits.seed); meta["train"] = String(st.splits.train.count); meta["val"] = String(st.splits.val.count); meta["test"] = String(st.splits.test.count)
+            meta.merge(st.splitProvenance) { $1 }
             vectors[name] = SteeringVector(name: name, values: v.1, layer: b, metadata: meta)
             unsaved.insert(name)
             output(r.display + "\n  best layer's vector kept as '\(name)'")
@@ -204,7 +180,7 @@ extension Session {
         let t0 = Date()
         var perLayer: [(layer: Int, values: [Float], residualNorm: Double)] = []
         for l in r.layers {
-            guard let v = try? SteeringVector.loadSafetensors(String(format: "%@/layer-%02d.safetensors", r.runDir, l.layer)) else { continue }
+            guard let v = try? SteeringVector.loadSafetensors(SweepRunDirectory.vectorPath(r.runDir, layer: l.layer)) else { continue }
             perLayer.append((l.layer, v.values, l.normRatio > 0 ? l.vectorNorm / l.normRatio : 0))
         }
         guard !perLayer.isEmpty else { return nil }
@@ -221,7 +197,7 @@ extension Session {
         guard let v = act.vector(layer: layer, method: .mean) else { return nil }
         var meta = extractionProvenance(st.model, task: st.task, method: .mean, pairs: act.pairs, layers: [layer], residualNorm: act.meanResidualNorm(layer: layer))
         meta["source"] = "\(st.task) training split (\(train.count) items)"
-        meta["split_seed"] = String(st.splits.seed); meta["train"] = String(st.splits.train.count); meta["val"] = String(st.splits.val.count); meta["test"] = String(st.splits.test.count)
+        meta.merge(st.splitProvenance) { $1 }
         return SteeringVector(name: "\(taskStem(st.task))-mean-L\(layer)", values: v, layer: layer, metadata: meta)
     }
 
@@ -266,11 +242,7 @@ extension Session {
         for t in referenceTexts {
             let ids = m.tokenizer.encode(t, addSpecial: m.config.addBos)
             guard !ids.isEmpty, let h = tf.residuals(PackedSequence(context: ids, continuations: []), through: layer).last else { continue }
-            for r in 0..<ids.count {
-                var q = 0.0
-                for j in 0..<d { q += Double(h[r * d + j] * h[r * d + j]) }
-                sum += q.squareRoot(); rows += 1
-            }
+            sum += rowNormSum(h, rows: 0..<ids.count, width: d); rows += ids.count
         }
         return rows > 0 ? sum / Double(rows) : 0
     }

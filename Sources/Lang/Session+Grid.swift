@@ -22,21 +22,15 @@ extension Session {
     func grid(_ s: Statement) throws {
         guard let m = model else { throw Diagnostic(.runtime, "no model loaded; run e.g. 'load smollm2-135m' first", at: s.location) }
         let task = try positional(s, 0)
-        var lrs: [Double] = [1e-4, 5e-4, 1e-3, 2e-3], epochs = [5, 10, 15, 20]
-        switch s.named("lr")?.value {
-        case .number(let d)?: lrs = [d]
-        case .list(let l)?: lrs = l.compactMap { if case .number(let d) = $0 { return d }; return nil }
-        default: break
-        }
-        switch s.named("epochs")?.value {
-        case .number(let d)?: epochs = [Int(d)]
-        case .list(let l)?: epochs = l.compactMap { if case .number(let d) = $0 { return Int(d) }; return nil }
-        default: break
-        }
+        var lrs = numbers(s.named("lr"))
+        if lrs.isEmpty { lrs = [1e-4, 5e-4, 1e-3, 2e-3] }
         if let bad = lrs.first(where: { !($0 > 0 && $0 <= 10) }) { throw Diagnostic(.usage, "lr \(bad) must be in (0, 10]", at: s.named("lr")?.valueLocation) }
-        if case .list(let l)? = s.named("epochs")?.value, let bad = l.first(where: { if case .number(let d) = $0 { return d != d.rounded() || d < 1 || d > 1000 }; return true }) {
-            throw Diagnostic(.usage, "epochs \(bad) must be a whole number in 1..1000", at: s.named("epochs")?.valueLocation)
+        // Checked before conversion: one epoch cap or several, each a whole number in range.
+        let caps = numbers(s.named("epochs"))
+        if let bad = caps.first(where: { $0 != $0.rounded() || $0 < 1 || $0 > 1000 }) {
+            throw Diagnostic(.usage, "epochs \(Value.number(bad)) must be a whole number in 1..1000", at: s.named("epochs")?.valueLocation)
         }
+        var epochs = caps.isEmpty ? [5, 10, 15, 20] : caps.map { Int($0) }
         lrs = Array(Set(lrs)).sorted(); epochs = Array(Set(epochs)).sorted()
         if smoke { lrs = Array(lrs.prefix(2)); epochs = [1] }
         var budget: Double?

@@ -8,10 +8,7 @@ extension Session {
             throw Diagnostic(.usage, "'with' takes one vector here; several (one curve each) are for eval caa/BEHAVIOUR", at: s.named("with")?.valueLocation)
         }
         guard let vn = str(s.named("with")) else { return ([], nil) }
-        guard let vec = vectors[vn] else {
-            throw Diagnostic(.runtime, "no vector '\(vn)'" + (CommandTable.suggest(vn, among: Array(vectors.keys)).map { "; did you mean '\($0)'?" } ?? "; see 'vectors'"),
-                             at: s.named("with")?.valueLocation)
-        }
+        let vec = try namedVector(vn, at: s.named("with")?.valueLocation)
         try checkVector(vec, on: m, at: s.named("with")?.valueLocation)
         let where_ = vec.more.isEmpty ? "layer \(vec.layer)" : "layers \(vec.layers.map(String.init).joined(separator: ","))"
         return (vec.steering, "\(vn) (\(where_))")
@@ -304,11 +301,14 @@ extension Session {
         }
     }
 
-    func vector(_ s: Statement) throws -> SteeringVector {
-        let n = try positional(s, 0)
+    /// The vector named by the first positional argument.
+    func vector(_ s: Statement) throws -> SteeringVector { try namedVector(try positional(s, 0), at: s.positional.first?.valueLocation) }
+
+    /// The session's vector `n`; an unknown name is an error at `loc` suggesting the closest one.
+    func namedVector(_ n: String, at loc: SourceLocation?) throws -> SteeringVector {
         guard let v = vectors[n] else {
             throw Diagnostic(.runtime, "no vector '\(n)'" + (CommandTable.suggest(n, among: Array(vectors.keys)).map { "; did you mean '\($0)'?" } ?? "; see 'vectors'"),
-                             at: s.positional.first?.valueLocation)
+                             at: loc)
         }
         return v
     }

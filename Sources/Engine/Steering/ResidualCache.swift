@@ -57,12 +57,7 @@ public final class ResidualCache {
                 }
                 let dst = base + offs[i] + slot * n
                 for j in 0..<n { dst[j] = floatToHalf(x[j]) }
-                let d = tf.config.hidden
-                for t in 0..<seqs[i].count {
-                    var s = 0.0
-                    for j in 0..<d { s += Double(x[t * d + j] * x[t * d + j]) }
-                    norms[slot] += s.squareRoot()
-                }
+                norms[slot] += rowNormSum(x, rows: 0..<seqs[i].count, width: tf.config.hidden)
                 slot += 1
             }
             atTop?(i, x)

@@ -18,8 +18,8 @@ public struct GridJob: Codable {
     public let seeds: [GridSeedRecord]
     public let seconds: Double
 
-    /// The cell at epoch cap `cap`: each seed's best epoch within it (the trainer's own rule on
-    /// validation metric, ties broken by loss; or on loss) and the best seed's metric.
+    /// The cell at epoch cap `cap`: each seed's best epoch within it (the trainer's own rule,
+    /// `SteeringSelection.prefers`) and the best seed's metric.
     public func cell(cap: Int, select: SteeringSelection) -> GridCell {
         var metrics: [Double] = [], bests: [Int] = []
         for s in seeds {
@@ -28,8 +28,7 @@ public struct GridJob: Codable {
             if last >= 1 {
                 for e in 1...last {
                     let m = s.valMetric[e], l = s.valLoss[e]
-                    let better = select == .loss ? l < best.loss : (m > best.m || (m == best.m && l < best.loss))
-                    if better { best = (m, l, e) }
+                    if select.prefers(metric: m, loss: l, over: (best.m, best.loss)) { best = (m, l, e) }
                 }
             }
             metrics.append(best.m); bests.append(best.epoch)

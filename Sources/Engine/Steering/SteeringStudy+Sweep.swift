@@ -129,7 +129,7 @@ extension SteeringStudy {
         let scores = best.bestValScores
         let s = EvalSummary(scores)
         let (lo, hi) = s.interval(norm: config.normalize)
-        let vn = best.vector.reduce(0) { $0 + Double($1 * $1) }.squareRoot()
+        let vn = l2Norm(best.vector)
         let rn = cache?.meanResidualNorm(layer: l) ?? 0
         return LayerResult(layer: l, valN: scores.count, valMetric: s.metric(norm: config.normalize), valLow: lo, valHigh: hi,
                            valAcc: s.acc, valAccNorm: s.accNorm, bestEpoch: best.bestEpoch, vectorNorm: vn,
@@ -140,9 +140,14 @@ extension SteeringStudy {
 
     /// Provenance metadata saved with a vector.
     public func provenance(layer: Int, run: TrainRun) -> [String: String] {
-        return ["model": model.name, "model_path": model.path, "model_sha256": modelFingerprint, "task": task, "layer": String(layer),
-                "split_seed": String(splits.seed), "train": String(splits.train.count), "val": String(splits.val.count),
-                "test": String(splits.test.count), "train_seed": String(run.seed), "best_epoch": String(run.bestEpoch),
-                "val_\(metricName)": String(format: "%.6f", run.bestVal), "hyperparameters": config.description]
+        return splitProvenance.merging(["model": model.name, "model_path": model.path, "model_sha256": modelFingerprint, "task": task, "layer": String(layer),
+                "train_seed": String(run.seed), "best_epoch": String(run.bestEpoch),
+                "val_\(metricName)": String(format: "%.6f", run.bestVal), "hyperparameters": config.description]) { $1 }
+    }
+
+    /// The split a vector's provenance records (split seed and sizes), from which `compose` and the
+    /// comparisons rebuild its held-out items.
+    public var splitProvenance: [String: String] {
+        ["split_seed": String(splits.seed), "train": String(splits.train.count), "val": String(splits.val.count), "test": String(splits.test.count)]
     }
 }

@@ -28,6 +28,12 @@ public enum SteeringSelection: String, CaseIterable {
     case metric
     /// The validation loss alone (for GSM8K: no generation per epoch, only once for the chosen epoch).
     case loss
+
+    /// Whether an epoch scoring (`m`, `loss`) on validation beats the best so far: the one rule
+    /// training and a grid's epoch caps choose by.
+    public func prefers(metric m: Double, loss: Double, over best: (metric: Double, loss: Double)) -> Bool {
+        self == .loss ? loss < best.loss : (m > best.metric || (m == best.metric && loss < best.loss))
+    }
 }
 
 /// One epoch of one run: mean training loss and validation scores.
@@ -103,9 +109,7 @@ public final class SteeringTrainer {
         let base = known ?? evaluate(valIdx, layer: layer, v: v, config: c)
         var best = (metric: metric(base.scores, c), loss: base.loss, epoch: 0, v: v, scores: base.scores)
         /// Whether an epoch with this metric and loss beats the best so far.
-        func better(_ m: Double, _ loss: Double) -> Bool {
-            c.select == .loss ? loss < best.loss : (m > best.metric || (m == best.metric && loss < best.loss))
-        }
+        func better(_ m: Double, _ loss: Double) -> Bool { c.select.prefers(metric: m, loss: loss, over: (best.metric, best.loss)) }
         var history = [EpochRecord(epoch: 0, trainLoss: .nan, valLoss: base.loss, valAcc: EvalSummary(base.scores).acc,
                                    valAccNorm: EvalSummary(base.scores).accNorm)]
         var sinceBest = 0, interrupted = false

@@ -22,7 +22,7 @@ public struct SteeringVector {
     /// The `format` written into every saved vector's metadata; a file with another is refused.
     public static let format = "aft-steering-vector/1"
 
-    public var norm: Double { values.reduce(0) { $0 + Double($1 * $1) }.squareRoot() }
+    public var norm: Double { l2Norm(values) }
 
     /// Writes `steering.vector` (F32 [hidden]) and the provenance as safetensors `__metadata__`, atomically.
     public func saveSafetensors(to path: String) throws {

@@ -13,7 +13,9 @@ public struct SweepRunDirectory {
     }
 
     func resultPath(_ l: Int) -> String { String(format: "%@/layer-%02d.json", path, l) }
-    func vectorPath(_ l: Int) -> String { String(format: "%@/layer-%02d.safetensors", path, l) }
+    func vectorPath(_ l: Int) -> String { SweepRunDirectory.vectorPath(path, layer: l) }
+    /// Where a run directory at `path` keeps layer `l`'s vector.
+    public static func vectorPath(_ path: String, layer l: Int) -> String { String(format: "%@/layer-%02d.safetensors", path, l) }
 
     /// Writes the run's arguments (JSON object) to `meta.json`.
     public func writeMeta(_ meta: [String: Any]) throws {

@@ -116,11 +116,7 @@ public struct ContrastActivations {
                         let neg = rows[(base + n) * d..<(base + n + 1) * d]
                         diffs[slot] += zip(pos, neg).map { $0 - $1 }
                     }
-                    for t in 0..<k {
-                        var s = 0.0
-                        for j in 0..<d { let v = Double(rows[(base + t) * d + j]); s += v * v }
-                        norms[slot] += s.squareRoot()
-                    }
+                    norms[slot] += rowNormSum(rows, rows: base..<(base + k), width: d)
                 }
                 base += k; texts += k
             }

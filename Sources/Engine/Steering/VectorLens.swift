@@ -8,6 +8,20 @@ extension Transformer {
     }
 }
 
+/// Euclidean norm of `v`, accumulated in Double.
+public func l2Norm(_ v: [Float]) -> Double { v.reduce(0) { $0 + Double($1 * $1) }.squareRoot() }
+
+/// Σ over rows `rows` of `x` [·, width] of each row's Euclidean norm (a mean residual norm's numerator).
+public func rowNormSum(_ x: [Float], rows: Range<Int>, width d: Int) -> Double {
+    var total = 0.0
+    for t in rows {
+        var s = 0.0
+        for j in 0..<d { s += Double(x[t * d + j] * x[t * d + j]) }
+        total += s.squareRoot()
+    }
+    return total
+}
+
 /// Cosine similarity of two vectors of one width (0 when either is zero).
 public func cosineSimilarity(_ a: [Float], _ b: [Float]) -> Double {
     var ab = 0.0, aa = 0.0, bb = 0.0

@@ -115,8 +115,10 @@ public enum LMEvalOutput {
             bos = m.config.bosTokenId.map { (tok.decode([$0]), $0) }
             maxLength = m.config.maxPositions ?? 2048
         }
-        func pair(_ p: (String, Int)?) -> PythonJSON { p.map { .array([.string($0.0), .string(String($0.1))]) } ?? .array([.null, .string("None")]) }
     }
+
+    /// lm-eval's record of a special token: [text, "id"], or [null, "None"] when the tokenizer has none.
+    static func tokenPair(_ p: (String, Int)?) -> PythonJSON { p.map { .array([.string($0.0), .string(String($0.1))]) } ?? .array([.null, .string("None")]) }
 
     /// Writes `dir/<model>/results_<time>.json` and `samples_<task>_<time>.jsonl`; returns their paths.
     /// `metrics`: per-item values by lm-eval's metric key (`acc`, or `exact_match,strict-match`).
@@ -154,9 +156,9 @@ public enum LMEvalOutput {
             ("pretty_env_info", .string("AFT Shell (aft), f32 over OpenBLAS; files in lm-eval 0.4's layout")),
             ("transformers_version", .string("none (aft)")), ("lm_eval_version", .string("none (aft, lm-eval 0.4 file layout)")),
             ("upper_git_hash", .null),
-            ("tokenizer_pad_token", tokenizer.map { $0.pair($0.pad) } ?? .array([.null, .string("None")])),
-            ("tokenizer_eos_token", tokenizer.map { $0.pair($0.eos) } ?? .array([.null, .string("None")])),
-            ("tokenizer_bos_token", tokenizer.map { $0.pair($0.bos) } ?? .array([.null, .string("None")])),
+            ("tokenizer_pad_token", tokenPair(tokenizer?.pad ?? nil)),
+            ("tokenizer_eos_token", tokenPair(tokenizer?.eos ?? nil)),
+            ("tokenizer_bos_token", tokenPair(tokenizer?.bos ?? nil)),
             ("eot_token_id", tokenizer?.eos.map { .int(String($0.1)) } ?? .null),
             ("max_length", tokenizer.map { .int(String($0.maxLength)) } ?? .null),
             ("task_hashes", .object([])), ("model_source", .string("aft")),
