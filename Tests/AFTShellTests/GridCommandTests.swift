@@ -126,6 +126,8 @@ final class GridCommandTests: XCTestCase {
         fails("grid arc-easy layers 2..0", "inverted range")
         fails("grid arc-easy budget=soon", "not a duration")
         fails("grid arc-easy epochs=0,2", "whole number in 1..1000")
+        fails("grid arc-easy epochs=1e300", "whole number in 1..1000")
+        fails("grid arc-easy epochs=2.5", "whole number in 1..1000")
         fails("grid arc-easy lr=-1", "must be in (0, 10]")
         XCTAssertEqual(Session.seconds("1h30m"), 5400)
         XCTAssertNil(Session.seconds("30"))
