@@ -26,13 +26,16 @@ let package = Package(
         // Thin C shims over system libraries (installed by scripts/setup).
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CEditLine", pkgConfig: "libedit", providers: [.apt(["libedit-dev"])]),
+        // libzmq.pc pulls in Kerberos include flags SwiftPM refuses; zmq.h is in /usr/include anyway.
+        .systemLibrary(name: "CZMQ", providers: [.apt(["libzmq3-dev"])]),
+        .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         // Engine is compiled with bounds and overflow checks (-O): user input must never reach
         // undefined behaviour. Hot loops work on unsafe buffer pointers over shapes the readers
         // validated, so the checks cost ~nothing there (scripts/bench_against measures it).
         .target(name: "Engine", dependencies: ["COpenBLAS"],
                 swiftSettings: [.unsafeFlags(vectorFlags)]),
         .target(name: "Lang", dependencies: ["Engine"]),
-        .executableTarget(name: "AFTShell", dependencies: ["Engine", "Lang", "CEditLine"]),
+        .executableTarget(name: "AFTShell", dependencies: ["Engine", "Lang", "CEditLine", "CZMQ", "CCrypto"]),
         // libFuzzer targets for the language and every file reader (scripts/fuzz TARGET SECONDS);
         // an ordinary build replays inputs (the test run replays the committed corpus).
         .executableTarget(name: "Fuzz", dependencies: ["Lang", "Engine"]),

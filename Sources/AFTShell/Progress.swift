@@ -18,13 +18,7 @@ final class TerminalProgress: ProgressSink {
 
     func advance(_ done: Int) {
         let now = Date()
-        let el = now.timeIntervalSince(start)
-        let rate = Double(done) / max(el, 1e-9)
-        let eta = rate > 0 ? Double(total - done) / rate : 0
-        // Rate and ETA only once there is a meaningful amount of time to measure.
-        let amount = bytes ? String(format: "%.1f/%.1f MB", Double(done) / 1e6, Double(total) / 1e6) : "\(done)/\(total)"
-        let speed = bytes ? String(format: "%.1f MB/s", rate / 1e6) : String(format: "%.2f/s", rate)
-        let line = el < 0.5 ? "\(label) \(amount)" : "\(label) \(amount)  \(speed)  elapsed \(fmt(el))  ETA \(fmt(eta))"
+        let line = TerminalProgress.line(label, done: done, total: total, elapsed: now.timeIntervalSince(start), bytes: bytes)
         if isTTY {
             guard now.timeIntervalSince(lastDraw) > 0.1 || done == total else { return }
             lastDraw = now
@@ -48,7 +42,17 @@ final class TerminalProgress: ProgressSink {
         FileHandle.standardError.write("\r\u{1B}[K".data(using: .utf8)!)
     }
 
-    func fmt(_ s: Double) -> String {
+    /// The progress line: `label done/total  rate  elapsed m:ss  ETA m:ss` (rate and ETA once
+    /// half a second has passed; amounts in MB when counting bytes).
+    static func line(_ label: String, done: Int, total: Int, elapsed el: Double, bytes: Bool) -> String {
+        let rate = Double(done) / max(el, 1e-9)
+        let eta = rate > 0 ? Double(total - done) / rate : 0
+        let amount = bytes ? String(format: "%.1f/%.1f MB", Double(done) / 1e6, Double(total) / 1e6) : "\(done)/\(total)"
+        let speed = bytes ? String(format: "%.1f MB/s", rate / 1e6) : String(format: "%.2f/s", rate)
+        return el < 0.5 ? "\(label) \(amount)" : "\(label) \(amount)  \(speed)  elapsed \(fmt(el))  ETA \(fmt(eta))"
+    }
+
+    static func fmt(_ s: Double) -> String {
         let t = Int(s.rounded())
         return t >= 3600 ? String(format: "%d:%02d:%02d", t / 3600, t / 60 % 60, t % 60) : String(format: "%d:%02d", t / 60, t % 60)
     }

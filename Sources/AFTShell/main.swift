@@ -12,6 +12,7 @@ usage: aft                      start the interactive shell
        aft -e 'CMDS'            run commands given inline (';' or newlines between them)
        ... --report DIR         after a script or -e, write its notebook (markdown, charts, JSON) to DIR
        ... --shard I/N          train only shard I of N of every sweep and grid (Slurm job arrays; see README)
+       aft kernel install [--user]  make aft a Jupyter kernel (then: jupyter lab, and pick "AFT")
        aft --help | --version
 
 Exit codes: 0 success, 1 runtime error, 2 usage or parse error, 130 interrupted (work finished so far kept).
@@ -118,6 +119,16 @@ case "--tokenize":
         print(ids.map { tok.tokens[$0] }.joined(separator: " | "))
         exit(0)
     } catch { printError("aft: \(error)"); exit(1) }
+case "kernel":
+    // `aft kernel install …` writes the kernelspec; `aft kernel CONNECTION_FILE` is what Jupyter runs.
+    let rest = Array(args.dropFirst())
+    if rest.first == "install" {
+        do { print("installed the AFT kernelspec in \(try KernelSpec.install(Array(rest.dropFirst())))"); exit(0) }
+        catch { printError("aft kernel install: \(error)"); exit(2) }
+    }
+    guard rest.count == 1, !rest[0].hasPrefix("-") else { printError(KernelSpec.usage); exit(2) }
+    do { try JupyterKernel(connectionFile: rest[0], session: session).serve() }
+    catch { printError("aft kernel: \(error)"); exit(1) }
 case "--version": print("aft \(aftVersion) (OpenBLAS core: \(BLAS.coreName))"); exit(0)
 case "-e":
     guard args.count >= 2 else { printError("aft: -e needs commands\n" + usage); exit(2) }

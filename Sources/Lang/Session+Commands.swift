@@ -82,7 +82,7 @@ extension Session {
             let hint = CommandTable.suggest(name, among: Array(variables.keys)).map { "; did you mean '\($0)'?" } ?? ""
             throw Diagnostic(.runtime, "no variable '\(name)'\(hint)", at: s.positional.first?.location ?? s.location)
         }
-        output(v.display)
+        present(v.result, s)
     }
 
     /// `models`: every registry name and where it is found here.
@@ -285,7 +285,7 @@ extension Session {
         var r = EvalResult(task: label, model: m.name, scores: scores, seconds: Date().timeIntervalSince(t0),
                            interrupted: scores.count < items.count)
         r.lmEval = files
-        output(r.display)
+        present(r, s)
         // Where the arithmetic broke down, for the first item with a non-finite log-likelihood.
         if let bad = scores.first(where: { $0.ll.contains { !$0.isFinite } }), let item = items.first(where: { $0.doc == bad.doc }),
            let choice = bad.ll.firstIndex(where: { !$0.isFinite }), choice < item.continuations.count {

@@ -88,7 +88,7 @@ extension Session {
         do { r = try composer.run(onProgress: progressFn()) } catch let e as EngineError {
             throw Diagnostic(.runtime, e.description, at: s.named("route")?.valueLocation ?? s.location)
         }
-        output(r.display)
+        present(r, s)
         output(String(format: "  %.1f s", r.seconds))
         store(.compose(r), s)
     }

@@ -72,7 +72,7 @@ extension Session {
         let r = ExtractionResult(name: name, source: from, method: method, pairs: act.pairs,
                                  layers: set.map { ($0.layer, l2Norm($0.values), act.meanResidualNorm(layer: $0.layer)) },
                                  seconds: Date().timeIntervalSince(t0))
-        output(r.display)
+        present(r, s)
         store(ResultValue(r), s)
     }
 
@@ -123,7 +123,7 @@ extension Session {
             }
             try writeLog(lines, to: p, s)
         }
-        output(r.display)
+        present(r, s)
         store(ResultValue(r), s)
     }
 
@@ -170,7 +170,7 @@ extension Session {
             unsaved.insert(name)
             output(r.display + "\n  best layer's vector kept as '\(name)'")
         } else {
-            output(r.display)
+            present(r, s)
         }
         store(ResultValue(r), s)
     }
@@ -223,7 +223,7 @@ extension Session {
         let cos = all.map { a in all.map { cosineSimilarity(a.values, $0.values) } }
         let r = ExplainResult(name: v.name, layer: v.layer, norm: v.norm, residualNorm: rn, residualNormSource: source,
                               promoted: promoted, suppressed: suppressed, names: all.map { $0.name }, layers: all.map { $0.layer }, cosines: cos)
-        output(r.display)
+        present(r, s)
         store(ResultValue(r), s)
     }
 

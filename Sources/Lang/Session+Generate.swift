@@ -24,7 +24,7 @@ extension Session {
         let stop: String
         switch g.stop { case .eos: stop = "eos"; case .maxTokens: stop = "max_tokens"; case .stopSequence(let q): stop = q }
         let r = GenerationResult(prompt: prompt, text: g.text, tokens: g.tokens.count, stop: stop, seconds: Date().timeIntervalSince(t0))
-        if streamed { cellCapture?(r.display) } else { output(r.display) }
+        if streamed { cellCapture?(r.display) } else { present(r, s) }
         store(ResultValue(r), s)
     }
 
@@ -89,7 +89,7 @@ extension Session {
         var r = GSM8KResult(task: vlabel.map { "gsm8k with \($0)" } ?? "gsm8k", model: m.name, scores: scores, shots: shots,
                             seconds: Date().timeIntervalSince(t0), interrupted: scores.count < ids.count)
         r.lmEval = files
-        output(r.display)
+        present(r, s)
         store(ResultValue(r), s)
     }
 

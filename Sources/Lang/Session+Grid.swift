@@ -121,7 +121,7 @@ extension Session {
         let r = GridResult(task: task, model: m.name, metricName: st.metricName, layers: plan.layers, lrs: plan.lrs, epochs: plan.epochs,
                            jobs: jobs, select: st.config.select, best: best, vectorName: name, report: rep, baseMetric: baseVal, runDir: dir,
                            estimatedSeconds: plan.estimatedSeconds, seconds: Date().timeIntervalSince(t0), interrupted: interrupted)
-        output(r.display)
+        present(r, s)
         store(ResultValue(r), s)
     }
 }

@@ -156,7 +156,7 @@ extension Session {
             output("shard \(sh.index)/\(sh.count): \(r.layers.count) of \(layers.count) layers finished in \(r.runDir) (the merge run, without --shard, reads them all)")
             return
         }
-        output(r.display)
+        present(r, s)
         if r.cachePasses > 0 {
             output(String(format: "  residual cache: %.1f MB %@, computed %@", Double(r.cacheBytes) / 1e6,
                           r.cacheOnDisk ? "in a scratch file in the run directory (over cache_gb)" : "in memory",
@@ -165,7 +165,7 @@ extension Session {
         store(.sweep(r), s)
         // A CAA behaviour: the trained vectors' behaviour curve at ±1 too, comparable with method=mean|pca.
         if CAA.behaviour(task) != nil, !r.interrupted, !cancelled, let curve = try trainedBehaviourCurve(st, r) {
-            output(curve.display)
+            present(curve, s, value: false)
         }
     }
 
@@ -228,7 +228,7 @@ extension Session {
         if let e = extractedVec, let sc = extractedScores {
             r.extracted = TrainResult.Extracted(scores: sc, norm: e.norm, cosine: cosineSimilarity(vec.values, e.values), pairs: Int(e.metadata["pairs"] ?? "") ?? 0)
         }
-        output(r.display)
+        present(r, s)
         store(.train(r), s)
     }
 

@@ -24,6 +24,9 @@ public final class Session {
     /// Adds text to the running statement's notebook cell without printing it (what was streamed).
     var cellCapture: ((String) -> Void)?
     public weak var progress: ProgressSink?
+    /// Shows each result a command reports, with whether it is the statement's value (`NAME = …`
+    /// or `show`): the Jupyter kernel sends it as tables; nil: its text goes through `output`.
+    public var presenter: ((_ result: CommandResult, _ isValue: Bool) -> Void)?
     /// Draws `plot` charts (the shell installs its gnuplot renderer).
     public var chartRenderer: ChartRenderer?
     public var model: LanguageModel?
@@ -61,7 +64,8 @@ public final class Session {
     /// Whether a command was stopped by a cancel request (Ctrl-C) since the session began: a script
     /// that was interrupted did not complete, whatever it kept.
     public private(set) var interrupted = false
-    func clearCancel() { cancelLock.lock(); cancelFlag = false; cancelLock.unlock() }
+    /// Forgets an earlier cancel request (a Ctrl-C between commands), before new work starts.
+    public func clearCancel() { cancelLock.lock(); cancelFlag = false; cancelLock.unlock() }
 
     public var registry: ModelRegistry {
         var r = ModelRegistry()
@@ -82,7 +86,7 @@ public final class Session {
         do {
             var p = try Parser(source: source)
             let (parsed, parseErrors) = p.parseRecovering()
-            statements = parsed.map(CommandTable.normalize)
+            statements = Session.bareNames(parsed.map(CommandTable.normalize), known: Set(variables.keys))
             // Check every statement before running any: a typo on line 40 fails before a long job
             // starts, and every error in the script is reported, not only the first.
             var errors = parseErrors
@@ -141,6 +145,26 @@ public final class Session {
         }
         do { try body() } catch { record("\(error)"); throw error }
         record(nil)
+    }
+
+    /// Reports a command's result: through the presenter when one is installed (the notebook cell
+    /// still records its text), else as text. `value` defaults to whether `s` names it (`NAME = …`, `show`).
+    func present(_ r: CommandResult, _ s: Statement, value: Bool? = nil) {
+        guard let p = presenter else { output(r.display); return }
+        cellCapture?(r.display)
+        p(r, value ?? (s.assignTo != nil || s.command == "show"))
+    }
+
+    /// A statement that is only a variable's name (`r`, `_`, `model`) shows it, as `show NAME`
+    /// would: the variables known now and those the same source assigns before it.
+    static func bareNames(_ statements: [Statement], known: Set<String>) -> [Statement] {
+        var names = known.union(["_", "model"])
+        return statements.map { st in
+            defer { if let n = st.assignTo { names.insert(n) } }
+            guard st.assignTo == nil, st.args.isEmpty, CommandTable.spec(st.command) == nil, names.contains(st.command) else { return st }
+            let arg = Argument(key: nil, value: .word(st.command), location: st.location, valueLocation: st.location)
+            return Statement(assignTo: nil, command: "show", commandLocation: st.commandLocation, args: [arg], location: st.location, text: st.text)
+        }
     }
 
     func store(_ v: ResultValue, _ s: Statement) {
