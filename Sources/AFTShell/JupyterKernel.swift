@@ -61,6 +61,12 @@ final class JupyterKernel {
         Thread.detachNewThread { [unowned self] in
             while let frames = self.control.receive() { self.handle(frames, on: self.control) }
         }
+        // A kernel whose Jupyter server died without shutting it down (its parent is gone) exits too.
+        let parent = getppid()
+        Thread.detachNewThread {
+            while getppid() == parent { sleep(1) }
+            exit(0)
+        }
         publish("status", ["execution_state": "starting"], parent: nil)
         while let frames = shell.receive() { handle(frames, on: shell) }
         exit(0)
