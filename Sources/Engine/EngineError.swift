@@ -21,6 +21,8 @@ public enum EngineError: Error, CustomStringConvertible, Equatable {
     case dataNotFound(file: String, lookedIn: [String])
     /// A Hugging Face Hub download or lookup failed (what happened and what to do).
     case hub(repo: String, message: String)
+    /// The work would not fit in memory: the estimate, what is available, and what would fit.
+    case insufficientMemory(String)
 
     public var description: String {
         switch self {
@@ -45,6 +47,7 @@ public enum EngineError: Error, CustomStringConvertible, Equatable {
         case .io(let p, let m): return "\(p): \(m)"
         case .dataNotFound(let f, let dirs): return "\(f): data file not found; looked in:\n" + dirs.map { "  \($0)" }.joined(separator: "\n")
         case .hub(let repo, let m): return "Hugging Face Hub, \(repo): \(m)"
+        case .insufficientMemory(let m): return "not enough memory: \(m)"
         }
     }
 }

@@ -147,6 +147,7 @@ extension Session {
         let c = m.config
         return "\(m.name): \(c.arch.name), \(c.layers) layers, hidden \(c.hidden), \(c.heads) heads (\(c.kvHeads) kv), vocab \(c.vocabSize)\n  \(m.path)"
             + String(format: "\n  loaded in %.2f s", m.loadSeconds)
+            + "\n  weights: \(m.weightMode.rawValue), \(gb(m.transformer.residentWeightBytes)) (\(m.weightReason))"
     }
 
     func load(_ s: Statement) throws {
@@ -163,12 +164,21 @@ extension Session {
         if s.named("as") != nil {
             throw Diagnostic(.usage, "'as' names a loaded vector (a .safetensors file); models keep their own name", at: s.named("as")?.location)
         }
+        let setting = str(s.named("weights")).flatMap(SessionSettings.WeightSetting.init(rawValue:)) ?? settings.weights
+        let request: LanguageModel.WeightRequest
+        switch setting {
+        case .f32: request = .mode(.f32)
+        case .compact: request = .mode(.compact)
+        case .auto:
+            let budget = settings.memoryGB.map { Int($0 * 1e9) } ?? (SystemMemory.availableBytes() ?? Int(8e9)) / 2
+            request = .auto(budget: budget)
+        }
         let m: LanguageModel
         // A model fetched from the Hugging Face Hub shows each file's download (MB, MB/s, ETA).
         var reg = registry
         let prog = progressFn(bytes: true)
         reg.onDownload = { file, done, total in prog("downloading \(file)", Int(done), Int(max(total, 1))) }
-        do { m = try LanguageModel(name: name, registry: reg) } catch EngineError.modelNotFound(let n, let looked, let hint)
+        do { m = try LanguageModel(name: name, registry: reg, weights: request) } catch EngineError.modelNotFound(let n, let looked, let hint)
             where ModelRegistry.ggufModels.contains(where: { $0.name == n }) {
             // The shell's own way to fetch a registry model, and where to point it at another cache.
             throw Diagnostic(.runtime, EngineError.modelNotFound(name: n, lookedIn: looked, hint: hint + "; run scripts/setup (or python3 scripts/fetch_models.py \(n)) to fetch it, or set AFT_MODELS / `set models=DIR` to use another cache").description,

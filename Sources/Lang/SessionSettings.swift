@@ -20,6 +20,11 @@ public struct SessionSettings: Equatable {
     /// Memory for a sweep's residual cache, in GB.
     public var cacheGB = 4.0
     public var spill = SpillPolicy.auto
+    /// How loaded weights are kept: f32, compact (as the file stores them), or auto (f32 when it fits `memoryGB`).
+    public enum WeightSetting: String, CaseIterable { case auto, f32, compact }
+    public var weights = WeightSetting.auto
+    /// The memory budget `weights=auto` plans against, in GB; nil: half of the memory available at load.
+    public var memoryGB: Double?
     /// `keywords.NAME`: vector NAME's keyword list for `compose route=keyword`.
     public var keywords: [String: [String]] = [:]
 
@@ -37,6 +42,8 @@ public struct SessionSettings: Equatable {
         case "plot": guard let p = PlotMode(rawValue: value) else { throw bad(PlotMode.allCases.map { $0.rawValue }.joined(separator: "|")) }; plot = p
         case "cache_gb": guard let g = Double(value), g > 0, g.isFinite else { throw bad("a positive number") }; cacheGB = g
         case "spill": guard let p = SpillPolicy(rawValue: value) else { throw bad(SpillPolicy.allCases.map { $0.rawValue }.joined(separator: "|")) }; spill = p
+        case "weights": guard let w = WeightSetting(rawValue: value) else { throw bad(WeightSetting.allCases.map { $0.rawValue }.joined(separator: "|")) }; weights = w
+        case "memory_gb": guard let g = Double(value), g > 0, g.isFinite else { throw bad("a positive number") }; memoryGB = g
         default:
             guard key.hasPrefix("keywords."), key.count > "keywords.".count else {
                 throw EngineError.invalidArgument("unknown setting '\(key)'; settings: " + (CommandTable.spec("set")?.named.map { $0.name } ?? []).joined(separator: ", "))
@@ -54,7 +61,8 @@ public struct SessionSettings: Equatable {
     /// Every setting as text (nil-valued ones as "(default)"), for `set` with no arguments, the notebook and its JSON.
     public var entries: [(key: String, value: String)] {
         [("threads", threads.map(String.init) ?? "(all cores)"), ("seed", String(seed)), ("data", data ?? "(search: \(Dataset.defaultSearchDirs.joined(separator: ", ")))"),
-         ("models", models ?? "(default cache)"), ("out", out), ("plot", plot.rawValue), ("cache_gb", String(cacheGB)), ("spill", spill.rawValue)]
+         ("models", models ?? "(default cache)"), ("out", out), ("plot", plot.rawValue), ("cache_gb", String(cacheGB)), ("spill", spill.rawValue),
+         ("weights", weights.rawValue), ("memory_gb", memoryGB.map { String($0) } ?? "(half of available memory)")]
             + keywords.keys.sorted().map { ("keywords.\($0)", keywords[$0, default: []].joined(separator: ", ")) }
     }
 

@@ -69,5 +69,15 @@ final class MappedFile {
 
     deinit { munmap(UnsafeMutableRawPointer(mutating: base), count) }
 
+    /// Drops the resident pages of bytes [offset, offset + count) (whole pages inside it): once a
+    /// tensor is copied or dequantised its file pages need not stay in memory (they are read again
+    /// from the file if touched).
+    func release(offset: Int, count: Int) {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = (offset + page - 1) / page * page, end = (offset + count) / page * page
+        guard end > start else { return }
+        madvise(UnsafeMutableRawPointer(mutating: base + start), end - start, MADV_DONTNEED)
+    }
+
     func reader() -> ByteReader { ByteReader(base: base, count: count, path: path) }
 }

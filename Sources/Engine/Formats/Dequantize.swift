@@ -30,6 +30,11 @@ public func dequantize(type: GGMLType, from src: UnsafeRawPointer, count: Int) -
     return (Float(d), Float(m))
 }
 
+/// Dequantises `nb` consecutive blocks of `type` on the calling thread (a compact matrix's rows).
+func dequantizeBlockRun(_ type: GGMLType, _ src: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>, _ nb: Int) {
+    dequantizeBlocks(type, src, y, nb)
+}
+
 private func dequantizeBlocks(_ type: GGMLType, _ src: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>, _ nb: Int) {
     let bb = type.blockBytes
     switch type {

@@ -74,12 +74,22 @@ public final class SafetensorsFile {
         let p = file.base + dataStart + e.start
         let n = e.shape.reduce(1, *)
         let type: GGMLType = e.dtype == "F32" ? .f32 : (e.dtype == "F16" ? .f16 : .bf16)
+        defer { file.release(offset: dataStart + e.start, count: e.end - e.start) }
         if type == .f32 {
             return Tensor(shape: e.shape, data: [Float](unsafeUninitializedCapacity: n) { b, c in
                 memcpy(b.baseAddress!, p, n * 4); c = n
             })
         }
         return Tensor(shape: e.shape, data: dequantize(type: type, from: p, count: n))
+    }
+
+    /// An f16 or bf16 tensor's bytes as stored (nil for f32).
+    public func packed(_ name: String) throws -> PackedTensor? {
+        guard let e = entries[name] else { throw EngineError.missingTensor(path: path, tensor: name) }
+        guard e.dtype != "F32" else { return nil }
+        defer { file.release(offset: dataStart + e.start, count: e.end - e.start) }
+        let p = (file.base + dataStart + e.start).assumingMemoryBound(to: UInt8.self)
+        return PackedTensor(type: e.dtype == "F16" ? .f16 : .bf16, shape: e.shape, bytes: Array(UnsafeBufferPointer(start: p, count: e.end - e.start)))
     }
 }
 
@@ -129,5 +139,10 @@ public final class SafetensorsWeights: WeightSource {
     public func tensor(_ name: String) throws -> Tensor {
         guard let f = index[name] else { throw EngineError.missingTensor(path: path, tensor: name) }
         return try f.tensor(name)
+    }
+
+    public func packed(_ name: String) throws -> PackedTensor? {
+        guard let f = index[name] else { throw EngineError.missingTensor(path: path, tensor: name) }
+        return try f.packed(name)
     }
 }

@@ -15,9 +15,21 @@ public protocol WeightSource {
     func tensor(_ name: String) throws -> Tensor
     /// Every tensor name the source holds.
     var names: [String] { get }
+    /// The tensor's bytes as stored, when they are not f32 (GGML blocks, f16, bf16): what a compact
+    /// model keeps; nil for f32 tensors and sources that cannot say.
+    func packed(_ name: String) throws -> PackedTensor?
+}
+
+/// A tensor as the file stores it: element type, shape (outermost first) and its bytes.
+public struct PackedTensor {
+    public let type: GGMLType
+    public let shape: [Int]
+    public let bytes: [UInt8]
 }
 
 extension WeightSource {
+    public func packed(_ name: String) throws -> PackedTensor? { nil }
+
     /// The highest layer index in a per-layer tensor name (`blk.N.` in GGUF, `layers.N.` / `h.N.` in
     /// Hugging Face files), so a block count smaller than the file's blocks is caught, not truncated.
     public var highestLayerIndex: Int? {

@@ -20,11 +20,18 @@ public enum BLAS {
     /// y[T, out] = x[T, in] · W[out, in]ᵀ (+ bias[out]).
     public static func linear(_ x: UnsafePointer<Float>, rows: Int, inDim: Int, weight: [Float], bias: [Float]?,
                               outDim: Int, into y: UnsafeMutablePointer<Float>) {
-        weight.withUnsafeBufferPointer { w in
+        linear(x, rows: rows, inDim: inDim, weight: WeightMatrix(dense: weight, rows: outDim, cols: inDim), bias: bias, outDim: outDim, into: y)
+    }
+
+    /// y[T, out] = x[T, in] · W[out, in]ᵀ (+ bias[out]); a compact W is dequantised whole into a
+    /// scratch first, so the GEMM is the very call the f32 weights get (bit-identical results).
+    public static func linear(_ x: UnsafePointer<Float>, rows: Int, inDim: Int, weight: WeightMatrix, bias: [Float]?,
+                              outDim: Int, into y: UnsafeMutablePointer<Float>) {
+        weight.withFloats { w in
             if rows <= fewRows {
-                Kernels.fewRowsLinear(x, rows: rows, w.baseAddress!, inDim: inDim, outDim: outDim, y)
+                Kernels.fewRowsLinear(x, rows: rows, w, inDim: inDim, outDim: outDim, y)
             } else {
-                gemm(x, lda: inDim, w.baseAddress!, ldb: inDim, transB: true, y, ldc: outDim, m: rows, n: outDim, k: inDim)
+                gemm(x, lda: inDim, w, ldb: inDim, transB: true, y, ldc: outDim, m: rows, n: outDim, k: inDim)
             }
         }
         if let bias = bias {

@@ -5,8 +5,8 @@ enum Backward {
     /// dX[T, in] = dY[T, out] · W[out, in]  (gradient of y = x·Wᵀ + b with respect to x).
     static func linearInput(_ dy: [Float], _ L: Linear, rows T: Int) -> [Float] {
         var dx = [Float](repeating: 0, count: T * L.inDim)
-        dy.withUnsafeBufferPointer { g in L.w.withUnsafeBufferPointer { w in dx.withUnsafeMutableBufferPointer { o in
-            BLAS.gemm(g.baseAddress!, lda: L.outDim, w.baseAddress!, ldb: L.inDim, transB: false, o.baseAddress!, ldc: L.inDim,
+        dy.withUnsafeBufferPointer { g in L.w.withFloats { w in dx.withUnsafeMutableBufferPointer { o in
+            BLAS.gemm(g.baseAddress!, lda: L.outDim, w, ldb: L.inDim, transB: false, o.baseAddress!, ldc: L.inDim,
                       m: T, n: L.inDim, k: L.outDim)
         } } }
         return dx

@@ -263,7 +263,8 @@ extension Kernels {
     /// it is in cache (memory-bound, as a decode step is), splitting the output columns over
     /// `BLAS.threads` threads.
     static func fewRowsLinear(_ x: UnsafePointer<Float>, rows M: Int, _ w: UnsafePointer<Float>, inDim K: Int, outDim N: Int,
-                              _ y: UnsafeMutablePointer<Float>) {
+                              _ y: UnsafeMutablePointer<Float>, ldy: Int? = nil) {
+        let ldy = ldy ?? N
         let threads = max(1, min(BLAS.threads, N / 64))
         func columns(_ range: Range<Int>) {
             for j in range {
@@ -282,10 +283,10 @@ extension Kernels {
                     }
                     var s0 = a0.sum(), s1 = a1.sum(), s2 = a2.sum(), s3 = a3.sum()
                     while k < K { let wk = wj[k]; s0 += wk * x0[k]; s1 += wk * x1[k]; s2 += wk * x2[k]; s3 += wk * x3[k]; k += 1 }
-                    y[r * N + j] = s0
-                    if n > 1 { y[(r + 1) * N + j] = s1 }
-                    if n > 2 { y[(r + 2) * N + j] = s2 }
-                    if n > 3 { y[(r + 3) * N + j] = s3 }
+                    y[r * ldy + j] = s0
+                    if n > 1 { y[(r + 1) * ldy + j] = s1 }
+                    if n > 2 { y[(r + 2) * ldy + j] = s2 }
+                    if n > 3 { y[(r + 3) * ldy + j] = s3 }
                     r += n
                 }
             }

@@ -39,12 +39,12 @@ extension Transformer {
         var rowMax = [Float](repeating: -.infinity, count: n)
         var buf = [Float](repeating: 0, count: n * min(B, V))
         let w = head ?? embed
-        sel.withUnsafeBufferPointer { s in w.withUnsafeBufferPointer { wb in buf.withUnsafeMutableBufferPointer { o in
+        sel.withUnsafeBufferPointer { s in buf.withUnsafeMutableBufferPointer { o in
         lse.withUnsafeMutableBufferPointer { lb in
-            for (b, v0) in stride(from: 0, to: V, by: B).enumerated() {
-                let nc = min(B, V - v0)
-                BLAS.gemm(s.baseAddress!, lda: d, wb.baseAddress! + v0 * d, ldb: d, transB: true, o.baseAddress!, ldc: nc,
-                          m: n, n: nc, k: d)
+            // Vocabulary panels of B rows of the head (dequantised one panel at a time when compact).
+            w.forEachPanel(B) { v0, panel, nc in
+                let b = v0 / B
+                BLAS.gemm(s.baseAddress!, lda: d, panel, ldb: d, transB: true, o.baseAddress!, ldc: nc, m: n, n: nc, k: d)
                 if let hb = headBias { for r in 0..<n { for j in 0..<nc { o[r * nc + j] += hb[v0 + j] } } }
                 rowMax.withUnsafeMutableBufferPointer { mx in
                     Kernels.forRows(n, cost: nc) { r in
@@ -57,7 +57,7 @@ extension Transformer {
                 }
                 for (k, r, c) in wanted[b] { pickedRaw[k] = o[r * nc + c]; picked[k] = Double(pickedRaw[k]) }
             }
-        } } } }
+        } } }
         return (pairs.indices.map { picked[$0] - lse[pairSlot[$0]] },
                 pairs.indices.map { pickedRaw[$0] == rowMax[pairSlot[$0]] })
     }
@@ -69,14 +69,27 @@ extension Transformer {
         for (i, r) in rows.enumerated() { for j in 0..<d { sel[i * d + j] = hidden[r * d + j] } }
         var out = [Float](repeating: 0, count: n * V)
         let w = head ?? embed
-        sel.withUnsafeBufferPointer { s in w.withUnsafeBufferPointer { wb in out.withUnsafeMutableBufferPointer { o in
-            if n <= BLAS.fewRows {
-                Kernels.fewRowsLinear(s.baseAddress!, rows: n, wb.baseAddress!, inDim: d, outDim: V, o.baseAddress!)
+        sel.withUnsafeBufferPointer { s in out.withUnsafeMutableBufferPointer { o in
+            if !w.isPacked {
+                w.withFloats { wb in
+                    if n <= BLAS.fewRows {
+                        Kernels.fewRowsLinear(s.baseAddress!, rows: n, wb, inDim: d, outDim: V, o.baseAddress!)
+                    } else {
+                        BLAS.gemm(s.baseAddress!, lda: d, wb, ldb: d, transB: true, o.baseAddress!, ldc: V, m: n, n: V, k: d)
+                    }
+                }
             } else {
-                BLAS.gemm(s.baseAddress!, lda: d, wb.baseAddress!, ldb: d, transB: true, o.baseAddress!, ldc: V, m: n, n: V, k: d)
+                // Compact: vocabulary panels, each dequantised then multiplied into its columns of the output.
+                w.forEachPanel(Transformer.headPanelRows) { v0, panel, nc in
+                    if n <= BLAS.fewRows {
+                        Kernels.fewRowsLinear(s.baseAddress!, rows: n, panel, inDim: d, outDim: nc, o.baseAddress! + v0, ldy: V)
+                    } else {
+                        BLAS.gemm(s.baseAddress!, lda: d, panel, ldb: d, transB: true, o.baseAddress! + v0, ldc: V, m: n, n: nc, k: d)
+                    }
+                }
             }
             if let hb = headBias { for r in 0..<n { for j in 0..<V { o[r * V + j] += hb[j] } } }
-        } } }
+        } }
         return out
     }
 

@@ -10,19 +10,41 @@ public typealias SteeringSet = [(layer: Int, values: [Float])]
 /// block function, `blockForward`, whose wiring comes from `config.features`.
 public final class Transformer {
     public let config: ModelConfig
-    let embed: [Float]          // [vocab, hidden]
+    let embed: WeightMatrix     // [vocab, hidden]
     let positionTable: [Float]? // [maxPositions, hidden] for learned positions
-    let head: [Float]?          // [vocab, hidden]; nil when tied to `embed`
+    let head: WeightMatrix?     // [vocab, hidden]; nil when tied to `embed`
     let headBias: [Float]?      // [vocab]
     let finalNorm: Norm
     let blocks: [Block]
 
-    public init(config: ModelConfig, weights: WeightSource) throws {
+    /// Rows of a compact head dequantised at a time for full-vocabulary logits (a multiple of 16,
+    /// the GEMM kernels' column unroll, so each column is computed as in one call).
+    static let headPanelRows = 8192
+
+    /// Largest compact matrix (elements) dequantised whole into a scratch for the head's backward:
+    /// 256 M floats (1 GiB); larger heads are summed over panels.
+    static let wholeScratchLimit = 1 << 28
+
+    /// Bytes the weights occupy in memory (matrices as kept, norms and tables in f32).
+    public var residentWeightBytes: Int {
+        var n = embed.residentBytes + (head?.residentBytes ?? 0) + 4 * ((positionTable?.count ?? 0) + (headBias?.count ?? 0) + finalNorm.w.count + (finalNorm.b?.count ?? 0))
+        for b in blocks {
+            for l in [b.q, b.k, b.v, b.o, b.up, b.down] + (b.gate.map { [$0] } ?? []) { n += l.w.residentBytes + 4 * (l.b?.count ?? 0) }
+            for nm in [b.inputNorm] + [b.postAttnNorm, b.preFFNNorm, b.postFFNNorm, b.qNorm, b.kNorm].compactMap({ $0 }) { n += 4 * (nm.w.count + (nm.b?.count ?? 0)) }
+        }
+        return n
+    }
+
+    /// How the weights are kept (`compact`: as the file stores them, dequantised per GEMM).
+    public let weightMode: WeightMode
+
+    public init(config: ModelConfig, weights: WeightSource, mode: WeightMode = .f32) throws {
         self.config = config
+        weightMode = mode
         if let top = weights.highestLayerIndex, top >= config.layers {
             throw EngineError.malformed(path: weights.path, what: "the file has tensors for layer \(top) but its config says \(config.layers) layers")
         }
-        let w = try WeightReader(weights, config).load()
+        let w = try WeightReader(weights, config, mode: mode).load()
         embed = w.embed; positionTable = w.positions; head = w.head; headBias = w.headBias
         finalNorm = w.finalNorm; blocks = w.blocks
     }
@@ -54,11 +76,10 @@ public final class Transformer {
         let d = config.hidden, V = config.vocabSize
         let s: Float = config.features.scaleEmbeddings ? Float(d).squareRoot() : 1
         return Kernels.filled(tokens.count * d) { x in
-            embed.withUnsafeBufferPointer { e in
-                for (t, id) in tokens.enumerated() {
-                    let r = min(max(id, 0), V - 1), row = x + t * d
-                    for i in 0..<d { row[i] = e[r * d + i] * s }
-                }
+            for (t, id) in tokens.enumerated() {
+                let r = min(max(id, 0), V - 1), row = x + t * d
+                embed.dequantizeRows(r..<(r + 1), into: row)
+                for i in 0..<d { row[i] *= s }
             }
             if let table = positionTable {
                 let n = table.count / d

@@ -1,6 +1,6 @@
 /// A linear layer: weight [out, in] (Hugging Face layout) and optional bias [out].
 public struct Linear {
-    public var w: [Float]
+    public var w: WeightMatrix
     public var b: [Float]?
     public let outDim: Int, inDim: Int
 }
@@ -26,9 +26,9 @@ public struct Block {
 
 /// Every weight of a model, in Hugging Face layout.
 struct TransformerWeights {
-    var embed: [Float]          // [vocab, hidden]
+    var embed: WeightMatrix     // [vocab, hidden]
     var positions: [Float]?     // [maxPositions, hidden] (learned positions)
-    var head: [Float]?          // [vocab, hidden]; nil when tied to `embed`
+    var head: WeightMatrix?     // [vocab, hidden]; nil when tied to `embed`
     var headBias: [Float]?      // [vocab]
     var finalNorm: Norm
     var blocks: [Block]
@@ -41,9 +41,10 @@ struct WeightReader {
     let src: WeightSource
     let names: TensorNames
     let c: ModelConfig
+    let mode: WeightMode
 
-    init(_ src: WeightSource, _ c: ModelConfig) {
-        self.src = src; self.c = c
+    init(_ src: WeightSource, _ c: ModelConfig, mode: WeightMode = .f32) {
+        self.src = src; self.c = c; self.mode = mode
         names = src.format == .gguf ? c.arch.ggufTensors : c.arch.hfTensors
     }
 
@@ -75,10 +76,27 @@ struct WeightReader {
         return t.data
     }
 
+    /// A weight matrix [rows, cols]: packed as stored in compact mode (when the file's type is not
+    /// f32 and no transpose is needed), else dequantised to f32.
+    func matrix(_ role: TensorRole, _ layer: Int?, rows: Int, cols: Int) throws -> WeightMatrix {
+        let transposes = names.conv1D && role != .embed && role != .positions && role != .head
+        if mode == .compact, !transposes, let n = name(role, layer, ".weight"), src.has(n), let p = try src.packed(n) {
+            let shape = [rows, cols]
+            guard p.shape == shape || (p.shape.filter { $0 != 1 } == shape.filter { $0 != 1 } && p.shape.reduce(1, *) == rows * cols) else {
+                throw EngineError.shapeMismatch(path: src.path, tensor: n, expected: shape, found: p.shape)
+            }
+            guard cols % p.type.blockSize == 0, p.bytes.count == rows * (cols / p.type.blockSize) * p.type.blockBytes else {
+                throw EngineError.malformed(path: src.path, what: "tensor '\(n)': rows of \(cols) \(p.type.name) elements are not whole blocks")
+            }
+            return WeightMatrix(packed: p.bytes, type: p.type, rows: rows, cols: cols)
+        }
+        return WeightMatrix(dense: try get(role, layer, ".weight", [rows, cols]), rows: rows, cols: cols)
+    }
+
     func linear(_ role: TensorRole, _ layer: Int, out: Int, in inDim: Int, bias: Bool) throws -> Linear {
-        var w = try get(role, layer, ".weight", [out, inDim])
+        var w = try matrix(role, layer, rows: out, cols: inDim)
         if names.permutedQK && (role == .q || role == .k) {
-            w = unpermuteRows(w, rows: out, cols: inDim, heads: role == .q ? c.heads : c.kvHeads)
+            w = w.selectingRows(unpermutedRowOrder(rows: out, heads: role == .q ? c.heads : c.kvHeads))
         }
         return Linear(w: w, b: bias ? try get(role, layer, ".bias", [out]) : nil, outDim: out, inDim: inDim)
     }
@@ -111,13 +129,8 @@ struct WeightReader {
         }
         func part(_ s: Int) -> Linear {
             let out = s == 0 ? c.qDim : c.kvDim
-            var w = [Float](repeating: 0, count: out * d), b: [Float]? = fused.b == nil ? nil : [Float](repeating: 0, count: out)
-            for r in 0..<out {
-                let src = rowOf(s, r)
-                w.replaceSubrange(r * d..<(r + 1) * d, with: fused.w[src * d..<(src + 1) * d])
-                if let fb = fused.b { b?[r] = fb[src] }
-            }
-            return Linear(w: w, b: b, outDim: out, inDim: d)
+            let rows = (0..<out).map { rowOf(s, $0) }
+            return Linear(w: fused.w.selectingRows(rows), b: fused.b.map { fb in rows.map { fb[$0] } }, outDim: out, inDim: d)
         }
         return (part(0), part(1), part(2))
     }
@@ -125,9 +138,9 @@ struct WeightReader {
     /// Loads and shape-checks every tensor the config implies; errors name the missing or misshapen tensor.
     func load() throws -> TransformerWeights {
         let d = c.hidden, f = c.features
-        let embed = try get(.embed, nil, ".weight", [c.vocabSize, d])
+        let embed = try matrix(.embed, nil, rows: c.vocabSize, cols: d)
         let positions = f.positions == .learned ? try get(.positions, nil, ".weight", [c.maxPositions ?? 0, d]) : nil
-        let head = c.tiedEmbeddings ? nil : try get(.head, nil, ".weight", [c.vocabSize, d])
+        let head = c.tiedEmbeddings ? nil : try matrix(.head, nil, rows: c.vocabSize, cols: d)
         let headBias = f.headBias ? try get(.head, nil, ".bias", [c.vocabSize]) : nil
         let final = try norm(.finalNorm, nil, d)
         var blocks: [Block] = []

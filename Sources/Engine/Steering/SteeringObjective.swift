@@ -80,9 +80,20 @@ extension Transformer {
         // dHidden = dLogits · W_head, scattered back to the sequence rows.
         let w = head ?? embed
         var dSel = [Float](repeating: 0, count: rows.count * d)
-        logits.withUnsafeBufferPointer { g in w.withUnsafeBufferPointer { wb in dSel.withUnsafeMutableBufferPointer { o in
-            BLAS.gemm(g.baseAddress!, lda: V, wb.baseAddress!, ldb: d, transB: false, o.baseAddress!, ldc: d, m: rows.count, n: d, k: V)
-        } } }
+        logits.withUnsafeBufferPointer { g in dSel.withUnsafeMutableBufferPointer { o in
+            if !w.isPacked || w.rows * w.cols <= Transformer.wholeScratchLimit {
+                w.withFloats { wb in
+                    BLAS.gemm(g.baseAddress!, lda: V, wb, ldb: d, transB: false, o.baseAddress!, ldc: d, m: rows.count, n: d, k: V)
+                }
+            } else {
+                // A compact head too large to dequantise whole: accumulated over vocabulary panels
+                // (the same sum in another order: equal to the f32 gradient up to rounding).
+                w.forEachPanel(Transformer.headPanelRows) { v0, panel, nc in
+                    BLAS.gemm(g.baseAddress! + v0, lda: V, panel, ldb: d, transB: false, o.baseAddress!, ldc: d,
+                              m: rows.count, n: d, k: nc, beta: v0 == 0 ? 0 : 1)
+                }
+            }
+        } }
         var dh = [Float](repeating: 0, count: T * d)
         for (ri, r) in rows.enumerated() { for i in 0..<d { dh[r * d + i] += dSel[ri * d + i] } }
         var dx = normBack(finalNorm, x, dh, rows: T, d: d)

@@ -1,0 +1,71 @@
+import Foundation
+
+/// What a model's weights take in memory as f32 and as stored (compact), read from the file's
+/// tensor table before anything is loaded.
+public struct WeightFootprint: Equatable {
+    /// Bytes of every weight dequantised to f32 (4 per parameter).
+    public let f32Bytes: Int
+    /// Bytes of the weights kept as the file stores them (f32 tensors stay f32).
+    public let compactBytes: Int
+
+    public init(f32Bytes: Int, compactBytes: Int) { self.f32Bytes = f32Bytes; self.compactBytes = compactBytes }
+
+    public init(gguf g: GGUFFile) {
+        var f = 0, c = 0
+        for t in g.tensors.values { f += t.elementCount * 4; c += t.type == .f32 ? t.elementCount * 4 : t.byteCount }
+        self.init(f32Bytes: f, compactBytes: c)
+    }
+
+    public init(safetensors w: SafetensorsWeights) {
+        var f = 0, c = 0
+        for file in w.files { for e in file.entries.values { let n = e.shape.reduce(1, *); f += n * 4; c += e.end - e.start } }
+        self.init(f32Bytes: f, compactBytes: c)
+    }
+
+    /// Bytes in `mode`.
+    public func bytes(_ mode: WeightMode) -> Int { mode == .f32 ? f32Bytes : compactBytes }
+
+    /// f32 weights are chosen automatically when they and the work beside them (activations, caches:
+    /// counted as a fifth of the weights, the f32 RSS target) fit the budget.
+    public static let workShare = 0.2
+
+    /// The mode `auto` picks under `budget` bytes, and why, in words.
+    public func automatic(budget: Int) -> (WeightMode, String) {
+        let need = Int(Double(f32Bytes) * (1 + WeightFootprint.workShare))
+        if need <= budget {
+            return (.f32, "f32 weights and their work (\(gb(need))) fit the memory budget (\(gb(budget)))")
+        }
+        return (.compact, "f32 weights and their work (\(gb(need))) exceed the memory budget (\(gb(budget))); kept as stored, \(gb(compactBytes))")
+    }
+}
+
+/// "1.98 GB"
+public func gb(_ bytes: Int) -> String { String(format: "%.2f GB", Double(bytes) / 1e9) }
+
+/// The machine's memory as Linux reports it.
+public enum SystemMemory {
+    /// MemAvailable from /proc/meminfo (what can be allocated without swapping), in bytes.
+    public static func availableBytes() -> Int? { meminfo("MemAvailable:") }
+    public static func totalBytes() -> Int? { meminfo("MemTotal:") }
+
+    static func meminfo(_ key: String) -> Int? {
+        guard let text = try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8) else { return nil }
+        for line in text.split(separator: "\n") where line.hasPrefix(key) {
+            let parts = line.split(separator: " ")
+            if parts.count >= 2, let kb = Int(parts[1]) { return kb * 1024 }
+        }
+        return nil
+    }
+
+    /// This process's resident set now and at its peak (VmRSS, VmHWM), in bytes.
+    public static func residentBytes() -> (now: Int, peak: Int) {
+        guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return (0, 0) }
+        var now = 0, peak = 0
+        for line in text.split(separator: "\n") {
+            let parts = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard parts.count >= 2, let kb = Int(parts[1]) else { continue }
+            if line.hasPrefix("VmRSS:") { now = kb * 1024 } else if line.hasPrefix("VmHWM:") { peak = kb * 1024 }
+        }
+        return (now, peak)
+    }
+}
