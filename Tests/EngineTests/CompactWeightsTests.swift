@@ -112,3 +112,68 @@ final class CompactWeightsTests: XCTestCase {
         XCTAssertTrue(m.weightReason.contains("exceed the memory budget (0.15 GB)"), m.weightReason)
     }
 }
+
+extension CompactWeightsTests {
+    /// A head too large to dequantise whole is summed over vocabulary panels: the same gradient up to rounding.
+    func testPanelledHeadBackwardMatchesF32() throws {
+        let f = try Fixtures.realModel("smollm2-135m")
+        let c = try LanguageModel(name: "smollm2-135m", weights: .mode(.compact))
+        let saved = Transformer.wholeScratchLimit
+        Transformer.wholeScratchLimit = 1 << 20
+        defer { Transformer.wholeScratchLimit = saved }
+        let toks = f.tokenizer.encode("The committee met on Tuesday to discuss the budget and the roads", addSpecial: true)
+        let seq = PackedSequence(context: Array(toks.prefix(8)), continuations: [Array(toks[8..<10]), Array(toks[10...])])
+        let layer = 10
+        let v = (0..<f.config.hidden).map { Float($0 % 7) / 50 - 0.06 }
+        let ef = f.transformer.steer(seq, residual: f.transformer.residuals(seq, through: layer)[layer], layer: layer, v: v, gold: 1, choiceChars: [3, 4], loss: .choice)
+        let ec = c.transformer.steer(seq, residual: c.transformer.residuals(seq, through: layer)[layer], layer: layer, v: v, gold: 1, choiceChars: [3, 4], loss: .choice)
+        XCTAssertEqual(ef.loss, ec.loss, "the forward pass does not change")
+        let num = zip(ef.grad, ec.grad).map { Double($0 - $1) * Double($0 - $1) }.reduce(0, +).squareRoot()
+        let den = ef.grad.map { Double($0) * Double($0) }.reduce(0, +).squareRoot()
+        XCTAssertGreaterThan(den, 0)
+        XCTAssertTrue(ec.grad.allSatisfy { $0.isFinite })
+        XCTAssertLessThan(num / den, 1e-5, "relative gradient difference \(num / den)")
+    }
+}
+
+extension CompactWeightsTests {
+    /// Workers dequantising the same matrix at once share one scratch and all read the right values.
+    func testConcurrentUsersShareOneDequantisedCopy() {
+        var bytes: [UInt8] = []
+        var r: UInt32 = 12345
+        for _ in 0..<(64 * 4) {   // 64 rows of 4 Q8_0 blocks: f16 scale 0.01, then 32 random int8 codes
+            bytes += [0x1f, 0x21]
+            for _ in 0..<32 { r = r &* 1664525 &+ 1013904223; bytes.append(UInt8(truncatingIfNeeded: r >> 24)) }
+        }
+        let m = WeightMatrix(packed: bytes, type: .q8_0, rows: 64, cols: 128)
+        let want = m.floats()
+        XCTAssertEqual(want.count, 64 * 128)
+        XCTAssertTrue(want.contains { $0 != 0 })
+        /// What the users saw, collected under a lock.
+        final class Seen: @unchecked Sendable {
+            let lock = NSLock(); var values: [[Float]] = []; var addresses = Set<Int>()
+            func add(_ p: UnsafePointer<Float>, _ n: Int) {
+                lock.lock(); values.append(Array(UnsafeBufferPointer(start: p, count: n))); addresses.insert(Int(bitPattern: p)); lock.unlock()
+            }
+        }
+        let seen = Seen()
+        let inside = DispatchGroup(), release = DispatchSemaphore(value: 0), done = DispatchGroup()
+        for _ in 0..<4 { inside.enter(); done.enter() }
+        for _ in 0..<4 {
+            Thread.detachNewThread {
+                m.withFloats { p in
+                    seen.add(p, 64 * 128)
+                    inside.leave()
+                    release.wait()   // stay inside until all four are in: they overlap
+                }
+                done.leave()
+            }
+        }
+        inside.wait()
+        for _ in 0..<4 { release.signal() }
+        done.wait()
+        XCTAssertEqual(seen.values.count, 4)
+        XCTAssertTrue(seen.values.allSatisfy { $0 == want })
+        XCTAssertEqual(seen.addresses.count, 1, "four overlapping users of one matrix share one scratch")
+    }
+}

@@ -23,7 +23,7 @@ public final class Transformer {
 
     /// Largest compact matrix (elements) dequantised whole into a scratch for the head's backward:
     /// 256 M floats (1 GiB); larger heads are summed over panels.
-    static let wholeScratchLimit = 1 << 28
+    static var wholeScratchLimit = 1 << 28
 
     /// Bytes the weights occupy in memory (matrices as kept, norms and tables in f32).
     public var residentWeightBytes: Int {

@@ -17,21 +17,21 @@ public struct WeightMatrix {
     enum Storage {
         case dense([Float])
         /// `bytes` holds `rows` rows of `rowBytes` bytes each, of element type `type`.
-        case packed(type: GGMLType, bytes: [UInt8], rowBytes: Int)
+        case packed(type: GGMLType, bytes: PackedBytes, rowBytes: Int)
     }
     let storage: Storage
 
     init(dense: [Float], rows: Int, cols: Int) { self.rows = rows; self.cols = cols; storage = .dense(dense) }
     init(packed bytes: [UInt8], type: GGMLType, rows: Int, cols: Int) {
         self.rows = rows; self.cols = cols
-        storage = .packed(type: type, bytes: bytes, rowBytes: bytes.count / max(rows, 1))
+        storage = .packed(type: type, bytes: PackedBytes(bytes), rowBytes: bytes.count / max(rows, 1))
     }
 
     public var isPacked: Bool { if case .packed = storage { return true }; return false }
 
     /// Bytes resident for this matrix.
     public var residentBytes: Int {
-        switch storage { case .dense(let w): return w.count * 4; case .packed(_, let b, _): return b.count }
+        switch storage { case .dense(let w): return w.count * 4; case .packed(_, let b, _): return b.bytes.count }
     }
 
     /// Rows `range` as f32 into `out` [range.count, cols]: the same values the f32 load produces.
@@ -39,8 +39,8 @@ public struct WeightMatrix {
         switch storage {
         case .dense(let w):
             w.withUnsafeBufferPointer { out.update(from: $0.baseAddress! + range.lowerBound * cols, count: range.count * cols) }
-        case .packed(let type, let bytes, let rowBytes):
-            bytes.withUnsafeBytes { b in
+        case .packed(let type, let packed, let rowBytes):
+            packed.bytes.withUnsafeBytes { b in
                 let n = range.count
                 // Large spans use both cores (a panel of a big matrix); a row or two runs inline.
                 let chunks = n * cols >= 1 << 16 ? max(1, min(BLAS.threads, n)) : 1
@@ -56,13 +56,14 @@ public struct WeightMatrix {
         }
     }
 
-    /// Calls `body` with the matrix as f32 [rows, cols]: the dense array itself, or a scratch
-    /// buffer it is dequantised into (returned to the pool afterwards).
+    /// Calls `body` with the matrix as f32 [rows, cols]: the dense array itself, or a scratch it is
+    /// dequantised into. Workers that need the same matrix at the same time share one scratch (a
+    /// sweep's workers all multiply by the head), so compact memory stays below f32's.
     func withFloats<R>(_ body: (UnsafePointer<Float>) throws -> R) rethrows -> R {
-        if case .dense(let w) = storage { return try w.withUnsafeBufferPointer { try body($0.baseAddress!) } }
-        return try ScratchPool.shared.with(rows * cols) { s in
-            dequantizeRows(0..<rows, into: s)
-            return try body(UnsafePointer(s))
+        switch storage {
+        case .dense(let w): return try w.withUnsafeBufferPointer { try body($0.baseAddress!) }
+        case .packed(_, let packed, _):
+            return try SharedDequant.shared.with(packed, count: rows * cols, fill: { dequantizeRows(0..<rows, into: $0) }, body)
         }
     }
 
@@ -96,35 +97,92 @@ public struct WeightMatrix {
             var out = [Float](repeating: 0, count: order.count * cols)
             for (i, r) in order.enumerated() { out.replaceSubrange(i * cols..<(i + 1) * cols, with: w[r * cols..<(r + 1) * cols]) }
             return WeightMatrix(dense: out, rows: order.count, cols: cols)
-        case .packed(let type, let bytes, let rowBytes):
+        case .packed(let type, let packed, let rowBytes):
             var out = [UInt8](repeating: 0, count: order.count * rowBytes)
-            for (i, r) in order.enumerated() { out.replaceSubrange(i * rowBytes..<(i + 1) * rowBytes, with: bytes[r * rowBytes..<(r + 1) * rowBytes]) }
+            for (i, r) in order.enumerated() { out.replaceSubrange(i * rowBytes..<(i + 1) * rowBytes, with: packed.bytes[r * rowBytes..<(r + 1) * rowBytes]) }
             return WeightMatrix(packed: out, type: type, rows: order.count, cols: cols)
         }
     }
 }
 
-/// Reusable f32 scratch buffers for dequantised panels: each concurrent GEMM takes its own, so
-/// two workers never share one, and a buffer is kept for the next call instead of reallocated.
+/// A packed matrix's bytes, as one object: its identity names the matrix in `SharedDequant`.
+final class PackedBytes {
+    let bytes: [UInt8]
+    init(_ bytes: [UInt8]) { self.bytes = bytes }
+}
+
+/// Reusable f32 scratch buffers for dequantised matrices: a buffer is kept for the next call
+/// instead of reallocated (fresh pages for tens of MB on every GEMM would cost as much as the GEMM).
 final class ScratchPool {
     static let shared = ScratchPool()
     private let lock = NSLock()
     private var free: [(UnsafeMutablePointer<Float>, Int)] = []
 
-    func with<R>(_ count: Int, _ body: (UnsafeMutablePointer<Float>) throws -> R) rethrows -> R {
-        lock.lock()
-        var buffer: (UnsafeMutablePointer<Float>, Int)
-        if let i = free.firstIndex(where: { $0.1 >= count }) { buffer = free.remove(at: i) }
-        else {
-            // Too small ones are released: the pool keeps at most one buffer per concurrent user.
-            if let i = free.indices.max(by: { free[$0].1 < free[$1].1 }) { let b = free.remove(at: i); b.0.deallocate() }
-            buffer = (UnsafeMutablePointer<Float>.allocate(capacity: count), count)
+    /// A buffer of at least `count` floats: the smallest free one that fits without being more than
+    /// twice as large (a head-sized buffer is not spent on a block's matrix), else a new one.
+    func take(_ count: Int) -> (UnsafeMutablePointer<Float>, Int) {
+        lock.lock(); defer { lock.unlock() }
+        if let i = free.indices.filter({ free[$0].1 >= count && free[$0].1 <= 2 * count }).min(by: { free[$0].1 < free[$1].1 }) {
+            return free.remove(at: i)
         }
-        lock.unlock()
-        defer { lock.lock(); free.append(buffer); lock.unlock() }
-        return try body(buffer.0)
+        return (UnsafeMutablePointer<Float>.allocate(capacity: count), count)
     }
 
-    /// Frees every pooled buffer (the model was released).
-    func drain() { lock.lock(); for b in free { b.0.deallocate() }; free = []; lock.unlock() }
+    /// Keeps the buffer for reuse; beyond `keep` free buffers the smallest are released.
+    func give(_ buffer: (UnsafeMutablePointer<Float>, Int)) {
+        lock.lock(); defer { lock.unlock() }
+        free.append(buffer)
+        while free.count > ScratchPool.keep, let i = free.indices.min(by: { free[$0].1 < free[$1].1 }) { free.remove(at: i).0.deallocate() }
+    }
+
+    /// Free buffers kept: one per matrix shape of a block (q, k, v, o, gate, up, down), per worker, and the head.
+    static let keep = 16
+
+    func with<R>(_ count: Int, _ body: (UnsafeMutablePointer<Float>) throws -> R) rethrows -> R {
+        let b = take(count)
+        defer { give(b) }
+        return try body(b.0)
+    }
+}
+
+/// Dequantised copies of packed matrices in use now, one per matrix: the first user takes a
+/// scratch and fills it; users arriving meanwhile wait for the fill and read the same scratch;
+/// the last one out returns it to the pool.
+final class SharedDequant {
+    static let shared = SharedDequant()
+    private final class Entry {
+        var users = 0, ready = false
+        var buffer: (UnsafeMutablePointer<Float>, Int)?
+        let filled = NSCondition()
+    }
+    private let lock = NSLock()
+    private var entries: [ObjectIdentifier: Entry] = [:]
+
+    func with<R>(_ key: PackedBytes, count: Int, fill: (UnsafeMutablePointer<Float>) -> Void,
+                 _ body: (UnsafePointer<Float>) throws -> R) rethrows -> R {
+        let id = ObjectIdentifier(key)
+        lock.lock()
+        let e = entries[id] ?? Entry()
+        entries[id] = e
+        e.users += 1
+        let first = e.users == 1
+        lock.unlock()
+        if first {
+            let b = ScratchPool.shared.take(count)
+            fill(b.0)
+            e.filled.lock(); e.buffer = b; e.ready = true; e.filled.broadcast(); e.filled.unlock()
+        } else {
+            e.filled.lock(); while !e.ready { e.filled.wait() }; e.filled.unlock()
+        }
+        defer {
+            lock.lock()
+            e.users -= 1
+            if e.users == 0 {
+                entries[id] = nil
+                if let b = e.buffer { ScratchPool.shared.give(b) }
+            }
+            lock.unlock()
+        }
+        return try body(UnsafePointer(e.buffer!.0))
+    }
 }
