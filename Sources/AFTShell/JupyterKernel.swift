@@ -79,6 +79,12 @@ final class JupyterKernel {
             log("dropped a message on the \(socket === control ? "control" : "shell") channel: \(error)")
             return
         }
+        // The control channel answers what must get through while a cell runs; cells, completion,
+        // inspection and history belong to the shell channel, whose thread owns the session.
+        if socket === control && !["kernel_info_request", "interrupt_request", "shutdown_request"].contains(msg.type) {
+            log("ignored a '\(msg.type)' message on the control channel (it belongs on the shell channel)")
+            return
+        }
         publish("status", ["execution_state": "busy"], parent: msg)
         defer { publish("status", ["execution_state": "idle"], parent: msg) }
         switch msg.type {
