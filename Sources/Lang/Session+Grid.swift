@@ -51,6 +51,7 @@ extension Session {
         }
         let dir = st.gridDirectory(outDir: outDir, lrs: lrs, epochs: epochs.max() ?? 1)
         let bytes = st.cacheBytes(layers: layers.count), cacheBudget = Int(settings.cacheGB * 1_073_741_824)
+        try checkCacheFits(bytes, budget: cacheBudget, what: "the grid", at: s.named("layers")?.valueLocation ?? s.location)
         let toDisk = settings.spill == .always || bytes > cacheBudget
         if toDisk && settings.spill == .never {
             throw Diagnostic(.runtime, String(format: "the grid's residual cache needs %.1f GB (cache_gb=%g, spill=never): raise cache_gb, allow spill=auto, or use fewer layers", Double(bytes) / 1e9, settings.cacheGB),

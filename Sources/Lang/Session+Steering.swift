@@ -132,6 +132,18 @@ extension Session {
         }
     }
 
+    /// Refuses, before any work, a residual cache that would be held in memory (under cache_gb,
+    /// spill not `always`) but does not fit in the memory available, saying what would.
+    func checkCacheFits(_ bytes: Int, budget: Int, what: String, at loc: SourceLocation) throws {
+        guard settings.spill != .always, bytes <= budget, let avail = availableMemory(), bytes > avail * 9 / 10 else { return }
+        var fix = String(format: "set cache_gb=%.2f or lower (the cache then goes to a scratch file in the run directory), spill=always, or fewer layers",
+                         Double(avail) * 0.5 / 1_073_741_824)
+        if let m = model, m.weightMode == .f32, m.footprint.compactBytes < m.footprint.f32Bytes {
+            fix += "; or load \(m.name) weights=compact, which frees \(gb(m.footprint.f32Bytes - m.footprint.compactBytes))"
+        }
+        throw Diagnostic(.runtime, "\(what)'s residual cache needs \(gb(bytes)) in memory (cache_gb=\(settings.cacheGB)) and \(gb(avail)) is available: " + fix, at: loc)
+    }
+
     func sweep(_ s: Statement) throws {
         let task = try positional(s, 0)
         if let m = word(arg(s, "method")).flatMap(ExtractionMethod.init(rawValue:)) {
@@ -143,6 +155,7 @@ extension Session {
         let layers = try layerList(s.named("layers"), layers: st.model.config.layers)
         try prepareGeneration(st, s)
         let budget = Int(settings.cacheGB * 1_073_741_824)
+        try checkCacheFits(st.cacheBytes(layers: layers.count), budget: budget, what: "the sweep", at: s.named("layers")?.valueLocation ?? s.location)
         output("sweep \(task): \(layers.count) layers, train \(st.splits.train.count) / val \(st.splits.val.count) / test \(st.splits.test.count) (seed \(st.splits.seed)), \(st.config.description)")
         output(String(format: "  residual cache: %.1f MB per layer (f16)", Double(st.cacheBytes(layers: 1)) / 1e6))
         let r = try st.sweep(layers: layers, outDir: outDir, cacheBudget: budget, screenItems: int(arg(s, "screen")) ?? 0,

@@ -53,6 +53,8 @@ public final class Session {
     public var shard: (index: Int, count: Int)?
     /// Commands a shard runs: what sets up its sweeps and grids, and the sweeps and grids.
     static let shardCommands: Set<String> = ["load", "set", "sweep", "grid", "run", "help", "models", "tasks"]
+    /// The memory that can be allocated now (MemAvailable); tests replace it.
+    var availableMemory: () -> Int? = { SystemMemory.availableBytes() }
     /// AFT_SMOKE=1: cap item counts, epochs and layers so scripts run as written but small (CI).
     public var smoke = ProcessInfo.processInfo.environment["AFT_SMOKE"] == "1"
 

@@ -113,6 +113,23 @@ final class GridCommandTests: XCTestCase {
         _ = out
     }
 
+    /// A residual cache that would sit in memory but cannot fit is refused before any work, saying what would fit.
+    func testCacheThatCannotFitIsRefusedFirst() throws {
+        let (s, out) = session()
+        s.availableMemory = { 100_000 }   // 100 kB "available": the tiny sweep's cache (hundreds of kB) does not fit
+        for cmd in ["sweep arc-easy layers 0..2 epochs=1 train=12 val=10 test=10", "grid arc-easy layers 0..2 lr=1e-2 epochs=1 train=12 val=10 test=10"] {
+            XCTAssertThrowsError(try s.run(source: setup(tiny, tmp) + cmd)) { e in
+                let t = "\(e)"
+                XCTAssertTrue(t.contains("residual cache needs") && t.contains("is available: set cache_gb=") && t.contains("spill=always"), t)
+            }
+        }
+        let written = (FileManager.default.enumerator(atPath: tmp + "/out")?.allObjects as? [String]) ?? []
+        XCTAssertFalse(written.contains { $0.hasSuffix(".safetensors") || $0.contains("job-") }, "nothing trained: \(written)")
+        // spill=always puts the cache on disk: the same sweep runs.
+        XCTAssertNoThrow(try s.run(source: setup(tiny, tmp) + "set spill=always\nsweep arc-easy layers 0..2 epochs=1 train=12 val=10 test=10"))
+        _ = out
+    }
+
     func testLayerSharesAndErrors() throws {
         XCTAssertEqual(try LayerPercent.layers("10%..90%", of: 30, at: nil), Array(3...26))
         XCTAssertEqual(try LayerPercent.layers("50%", of: 24, at: nil), [12])
