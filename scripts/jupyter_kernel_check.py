@@ -34,7 +34,7 @@ def chart_pixels(data):
 
 
 class Driver:
-    def __init__(self, aft, work):
+    def __init__(self, work):
         from jupyter_client.manager import KernelManager
         self.work = work
         self.log_path = os.path.join(work, "kernel.log")
@@ -44,7 +44,7 @@ class Driver:
         self.kc.start_channels()
         self.kc.wait_for_ready(timeout=60)
 
-    def run(self, code, timeout=900, on_output=None):
+    def run(self, code, timeout=900):
         """Executes a cell; returns its reply content and every iopub output (type, content) in order."""
         kc = self.kc
         msg_id = kc.execute(code)
@@ -58,8 +58,6 @@ class Driver:
                 break
             if t not in ("status", "execute_input"):
                 outputs.append((t, msg["content"]))
-                if on_output:
-                    on_output(t, msg["content"])
         while True:
             reply = kc.get_shell_msg(timeout=timeout)
             if reply["parent_header"].get("msg_id") == msg_id:
@@ -124,10 +122,6 @@ class Driver:
                              "error_messages": len([1 for t, _ in c["outputs"] if t == "error"])}
 
         # Interrupt (SIGINT, the kernelspec's interrupt_mode) during a long evaluation.
-        started = {}
-        def watch(t, content):
-            if t == "update_display_data" and "t" not in started:
-                started["t"] = time.time()
         msg_id = kc.execute("e = eval hellaswag limit=2000")
         t_first = None
         while t_first is None:
@@ -238,7 +232,7 @@ def main():
     out = {"install": {"rc": inst.returncode, "stdout": inst.stdout, "stderr": inst.stderr},
            "kernelspecs": json.loads(specs.stdout).get("kernelspecs", {}) if specs.returncode == 0 else {}}
     if not a.skip_kernel:
-        d = Driver(a.aft, a.work)
+        d = Driver(a.work)
         try:
             d.checks(os.path.join(a.work, "runs"), out)
         except Exception as e:   # what was observed so far still goes out, with the failure

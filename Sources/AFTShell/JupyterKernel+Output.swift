@@ -9,10 +9,10 @@ final class KernelProgress: ProgressSink {
     private var label = "", total = 0, done = 0, bytes = false, start = Date(), lastSent = Date.distantPast
     private var displayID: String?
 
-    func begin(_ label: String, total: Int) { start(label, total, bytes: false) }
-    func beginBytes(_ label: String, total: Int) { start(label, total, bytes: true) }
+    func begin(_ label: String, total: Int) { open(label, total, bytes: false) }
+    func beginBytes(_ label: String, total: Int) { open(label, total, bytes: true) }
 
-    private func start(_ label: String, _ total: Int, bytes: Bool) {
+    private func open(_ label: String, _ total: Int, bytes: Bool) {
         lock.lock(); defer { lock.unlock() }
         finishLocked()
         self.label = label; self.total = total; self.bytes = bytes; done = 0; start = Date(); lastSent = Date()
@@ -39,13 +39,12 @@ final class KernelProgress: ProgressSink {
     private func finishLocked() {
         guard let id = displayID else { return }
         displayID = nil
-        let amount = bytes ? String(format: "%.1f/%.1f MB", Double(done) / 1e6, Double(total) / 1e6) : "\(done)/\(total)"
-        send("update_display_data", "\(label) \(amount) in \(TerminalProgress.fmt(Date().timeIntervalSince(start)))", id)
+        send("update_display_data", "\(label) \(TerminalProgress.amount(done, total, bytes: bytes)) in \(TerminalProgress.fmt(Date().timeIntervalSince(start)))", id)
     }
 
     private func send(_ type: String, _ line: String, _ id: String) {
         guard let k = kernel, k.running != nil, !k.silent else { return }
-        k.publish(type, ["data": ["text/plain": line], "metadata": [String: Any](), "transient": ["display_id": id]], parent: k.running)
+        k.publish(type, JupyterKernel.display(["text/plain": line], id: id), parent: k.running)
     }
 }
 
@@ -69,7 +68,7 @@ final class KernelChartRenderer: ChartRenderer {
         }
         var data: [String: Any] = ["image/png": png.base64EncodedString(), "text/plain": text ?? c.title]
         if let svg = try? String(contentsOfFile: "\(target)/\(c.name).svg", encoding: .utf8) { data["image/svg+xml"] = svg }
-        k.output("display_data", ["data": data, "metadata": ["image/png": ["width": 640, "height": 400]], "transient": [String: Any]()])
+        k.output("display_data", JupyterKernel.display(data, metadata: ["image/png": ["width": 640, "height": 400]]))
         return (files ? written : [], nil)
     }
 }

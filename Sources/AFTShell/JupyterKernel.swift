@@ -117,10 +117,9 @@ final class JupyterKernel {
     }
 
     /// Publishes on iopub (topic `kernel.ID.TYPE`), from any thread.
-    func publish(_ type: String, _ content: [String: Any], parent: JupyterMessage?, metadata: [String: Any] = [:]) {
+    func publish(_ type: String, _ content: [String: Any], parent: JupyterMessage?) {
         var m = JupyterMessage(type: type, content: content, parent: parent, session: id)
         m.identities = [Data("kernel.\(id).\(type)".utf8)]
-        m.metadata = metadata
         iopubLock.lock()
         defer { iopubLock.unlock() }
         iopub.send(m.frames(signer: signer))
@@ -137,11 +136,16 @@ final class JupyterKernel {
     func flushPendingValue() {
         guard let v = pendingValue else { return }
         pendingValue = nil
-        publish("display_data", ["data": JupyterKernel.bundle(v), "metadata": [String: Any](), "transient": [String: Any]()], parent: running)
+        publish("display_data", JupyterKernel.display(JupyterKernel.bundle(v)), parent: running)
     }
 
     func stream(_ text: String, name: String = "stdout") {
         output("stream", ["name": name, "text": text])
+    }
+
+    /// A display_data message's content: the bundle, its metadata, and a display id when it will be updated.
+    static func display(_ data: [String: Any], metadata: [String: Any] = [:], id: String? = nil) -> [String: Any] {
+        ["data": data, "metadata": metadata, "transient": id.map { ["display_id": $0] } ?? [String: Any]()]
     }
 
     /// A result's MIME bundle: its markdown tables (where it has them) and its text.
@@ -155,7 +159,7 @@ final class JupyterKernel {
     func present(_ r: CommandResult, isValue: Bool) {
         guard !silent else { return }
         if isValue { flushPendingValue(); pendingValue = r }
-        else { output("display_data", ["data": JupyterKernel.bundle(r), "metadata": [String: Any](), "transient": [String: Any]()]) }
+        else { output("display_data", JupyterKernel.display(JupyterKernel.bundle(r))) }
     }
 
     func log(_ s: String) {

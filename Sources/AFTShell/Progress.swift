@@ -47,9 +47,14 @@ final class TerminalProgress: ProgressSink {
     static func line(_ label: String, done: Int, total: Int, elapsed el: Double, bytes: Bool) -> String {
         let rate = Double(done) / max(el, 1e-9)
         let eta = rate > 0 ? Double(total - done) / rate : 0
-        let amount = bytes ? String(format: "%.1f/%.1f MB", Double(done) / 1e6, Double(total) / 1e6) : "\(done)/\(total)"
+        let amount = TerminalProgress.amount(done, total, bytes: bytes)
         let speed = bytes ? String(format: "%.1f MB/s", rate / 1e6) : String(format: "%.2f/s", rate)
         return el < 0.5 ? "\(label) \(amount)" : "\(label) \(amount)  \(speed)  elapsed \(fmt(el))  ETA \(fmt(eta))"
+    }
+
+    /// `done/total`, or `x.x/y.y MB` when counting bytes.
+    static func amount(_ done: Int, _ total: Int, bytes: Bool) -> String {
+        bytes ? String(format: "%.1f/%.1f MB", Double(done) / 1e6, Double(total) / 1e6) : "\(done)/\(total)"
     }
 
     static func fmt(_ s: Double) -> String {

@@ -24,7 +24,7 @@ public final class LanguageModel {
         let t0 = Date()
         self.name = name
         /// The mode to load in, checked against the memory there is before a byte is loaded.
-        func choose(_ fp: WeightFootprint, _ path: String) throws -> (WeightMode, String) {
+        func choose(_ fp: WeightFootprint) throws -> (WeightMode, String) {
             let (mode, why): (WeightMode, String)
             switch weights {
             case .mode(let m): (mode, why) = (m, "weights=\(m.rawValue)")
@@ -44,7 +44,7 @@ public final class LanguageModel {
             let g = try GGUFFile(path: p)
             config = try ModelConfig(gguf: g)
             footprint = WeightFootprint(gguf: g)
-            let (mode, why) = try choose(footprint, p)
+            let (mode, why) = try choose(footprint)
             weightReason = why
             tokenizer = try Tokenizer(gguf: g)
             transformer = try Transformer(config: config, weights: GGUFWeights(file: g), mode: mode)
@@ -58,7 +58,7 @@ public final class LanguageModel {
             config = c
             let src = try SafetensorsWeights(directory: d)
             footprint = WeightFootprint(safetensors: src)
-            let (mode, why) = try choose(footprint, d)
+            let (mode, why) = try choose(footprint)
             weightReason = why
             transformer = try Transformer(config: c, weights: src, mode: mode)
         }

@@ -70,22 +70,13 @@ extension Transformer {
         var out = [Float](repeating: 0, count: n * V)
         let w = head ?? embed
         sel.withUnsafeBufferPointer { s in out.withUnsafeMutableBufferPointer { o in
-            if !w.isPacked {
-                w.withFloats { wb in
-                    if n <= BLAS.fewRows {
-                        Kernels.fewRowsLinear(s.baseAddress!, rows: n, wb, inDim: d, outDim: V, o.baseAddress!)
-                    } else {
-                        BLAS.gemm(s.baseAddress!, lda: d, wb, ldb: d, transB: true, o.baseAddress!, ldc: V, m: n, n: V, k: d)
-                    }
-                }
-            } else {
-                // Compact: vocabulary panels, each dequantised then multiplied into its columns of the output.
-                w.forEachPanel(Transformer.headPanelRows) { v0, panel, nc in
-                    if n <= BLAS.fewRows {
-                        Kernels.fewRowsLinear(s.baseAddress!, rows: n, panel, inDim: d, outDim: nc, o.baseAddress! + v0, ldy: V)
-                    } else {
-                        BLAS.gemm(s.baseAddress!, lda: d, panel, ldb: d, transB: true, o.baseAddress! + v0, ldc: V, m: n, n: nc, k: d)
-                    }
+            // A dense head is one panel (a single call over the whole vocabulary); a compact one is
+            // dequantised a panel at a time, each multiplied into its columns of the output.
+            w.forEachPanel(w.isPacked ? Transformer.headPanelRows : V) { v0, panel, nc in
+                if n <= BLAS.fewRows {
+                    Kernels.fewRowsLinear(s.baseAddress!, rows: n, panel, inDim: d, outDim: nc, o.baseAddress! + v0, ldy: V)
+                } else {
+                    BLAS.gemm(s.baseAddress!, lda: d, panel, ldb: d, transB: true, o.baseAddress! + v0, ldc: V, m: n, n: nc, k: d)
                 }
             }
             if let hb = headBias { for r in 0..<n { for j in 0..<V { o[r * V + j] += hb[j] } } }

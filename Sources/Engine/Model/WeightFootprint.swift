@@ -46,7 +46,6 @@ public func gb(_ bytes: Int) -> String { String(format: "%.2f GB", Double(bytes)
 public enum SystemMemory {
     /// MemAvailable from /proc/meminfo (what can be allocated without swapping), in bytes.
     public static func availableBytes() -> Int? { meminfo("MemAvailable:") }
-    public static func totalBytes() -> Int? { meminfo("MemTotal:") }
 
     static func meminfo(_ key: String) -> Int? {
         guard let text = try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8) else { return nil }
@@ -55,17 +54,5 @@ public enum SystemMemory {
             if parts.count >= 2, let kb = Int(parts[1]) { return kb * 1024 }
         }
         return nil
-    }
-
-    /// This process's resident set now and at its peak (VmRSS, VmHWM), in bytes.
-    public static func residentBytes() -> (now: Int, peak: Int) {
-        guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return (0, 0) }
-        var now = 0, peak = 0
-        for line in text.split(separator: "\n") {
-            let parts = line.split(separator: " ", omittingEmptySubsequences: true)
-            guard parts.count >= 2, let kb = Int(parts[1]) else { continue }
-            if line.hasPrefix("VmRSS:") { now = kb * 1024 } else if line.hasPrefix("VmHWM:") { peak = kb * 1024 }
-        }
-        return (now, peak)
     }
 }
