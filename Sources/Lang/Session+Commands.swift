@@ -165,7 +165,18 @@ extension Session {
             throw Diagnostic(.usage, "'as' names a loaded vector (a .safetensors file); models keep their own name", at: s.named("as")?.location)
         }
         let setting = str(s.named("weights")).flatMap(SessionSettings.WeightSetting.init(rawValue:)) ?? settings.weights
-        let request: LanguageModel.WeightRequest
+        let precision = str(s.named("precision")).flatMap(Precision.init(rawValue:)) ?? settings.precision
+        let m = try loadModel(name, weights: setting, precision: precision, at: s.positional.first?.valueLocation)
+        model = m
+        output(modelSummary(m))
+        store(.model(name: name, summary: modelSummary(m)), s)
+    }
+
+    /// Loads model `name` with the weights kept as `weights` asks, in `precision`. bf16 keeps every
+    /// matrix in bf16 whatever `weights` says, and falls back to f32 (saying why) where the CPU
+    /// cannot run bf16 GEMMs natively.
+    func loadModel(_ name: String, weights setting: SessionSettings.WeightSetting, precision: Precision, at loc: SourceLocation?) throws -> LanguageModel {
+        var request: LanguageModel.WeightRequest
         switch setting {
         case .f32: request = .mode(.f32)
         case .compact: request = .mode(.compact)
@@ -173,20 +184,24 @@ extension Session {
             let budget = settings.memoryGB.map { Int($0 * 1e9) } ?? (SystemMemory.availableBytes() ?? Int(8e9)) / 2
             request = .auto(budget: budget)
         }
-        let m: LanguageModel
+        if precision == .bf16 {
+            if BF16.support.available {
+                if setting == .compact { output("  note: precision=bf16 keeps the weight matrices in bf16; weights=compact applies to f32 precision") }
+                request = .mode(.bf16)
+            } else {
+                output("  note: precision=bf16 is not available (\(BF16.support.why)); loading in f32")
+            }
+        }
         // A model fetched from the Hugging Face Hub shows each file's download (MB, MB/s, ETA).
         var reg = registry
         let prog = progressFn(bytes: true)
         reg.onDownload = { file, done, total in prog("downloading \(file)", Int(done), Int(max(total, 1))) }
-        do { m = try LanguageModel(name: name, registry: reg, weights: request) } catch EngineError.modelNotFound(let n, let looked, let hint)
+        do { return try LanguageModel(name: name, registry: reg, weights: request) } catch EngineError.modelNotFound(let n, let looked, let hint)
             where ModelRegistry.ggufModels.contains(where: { $0.name == n }) {
             // The shell's own way to fetch a registry model, and where to point it at another cache.
             throw Diagnostic(.runtime, EngineError.modelNotFound(name: n, lookedIn: looked, hint: hint + "; run scripts/setup (or python3 scripts/fetch_models.py \(n)) to fetch it, or set AFT_MODELS / `set models=DIR` to use another cache").description,
-                             at: s.positional.first?.valueLocation)
+                             at: loc)
         }
-        model = m
-        output(modelSummary(m))
-        store(.model(name: name, summary: modelSummary(m)), s)
     }
 
     /// `load FILE.safetensors [as NAME]`: a vector written by `save`, with its provenance;
@@ -233,8 +248,23 @@ extension Session {
             guard let k = a.key, let v = str(a) else { continue }
             do { try next.set(k, v) } catch let e as EngineError { throw Diagnostic(.usage, e.description, at: a.valueLocation) }
         }
+        let before = settings
         settings = next
         if let n = settings.threads { BLAS.threads = n }   // also the number of scoring workers
+        // A loaded model follows a precision change: it is loaded again from its file in the new precision.
+        if next.precision == .bf16 && before.precision != .bf16 && !BF16.support.available {
+            output("  note: precision=bf16 is not available (\(BF16.support.why)); f32 GEMMs stay")
+        } else if next.precision != before.precision, let m = model, (m.weightMode == .bf16) != (next.precision == .bf16) {
+            output("reloading \(m.name) in \(next.precision.rawValue)")
+            do {
+                let r = try loadModel(m.name, weights: settings.weights, precision: next.precision, at: s.named("precision")?.valueLocation)
+                model = r
+                output(modelSummary(r))
+            } catch {
+                settings.precision = before.precision
+                throw error
+            }
+        }
     }
 
     func eval(_ s: Statement) throws {

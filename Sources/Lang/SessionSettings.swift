@@ -25,6 +25,8 @@ public struct SessionSettings: Equatable {
     public var weights = WeightSetting.auto
     /// The memory budget `weights=auto` plans against, in GB; nil: half of the memory available at load.
     public var memoryGB: Double?
+    /// The GEMMs' precision: f32, or bf16 (bf16 weight matrices, f32 accumulation).
+    public var precision = Precision.f32
     /// `keywords.NAME`: vector NAME's keyword list for `compose route=keyword`.
     public var keywords: [String: [String]] = [:]
 
@@ -44,6 +46,7 @@ public struct SessionSettings: Equatable {
         case "spill": guard let p = SpillPolicy(rawValue: value) else { throw bad(SpillPolicy.allCases.map { $0.rawValue }.joined(separator: "|")) }; spill = p
         case "weights": guard let w = WeightSetting(rawValue: value) else { throw bad(WeightSetting.allCases.map { $0.rawValue }.joined(separator: "|")) }; weights = w
         case "memory_gb": guard let g = Double(value), g > 0, g.isFinite else { throw bad("a positive number") }; memoryGB = g
+        case "precision": guard let p = Precision(rawValue: value) else { throw bad(Precision.allCases.map { $0.rawValue }.joined(separator: "|")) }; precision = p
         default:
             guard key.hasPrefix("keywords."), key.count > "keywords.".count else {
                 throw EngineError.invalidArgument("unknown setting '\(key)'; settings: " + (CommandTable.spec("set")?.named.map { $0.name } ?? []).joined(separator: ", "))
@@ -62,7 +65,7 @@ public struct SessionSettings: Equatable {
     public var entries: [(key: String, value: String)] {
         [("threads", threads.map(String.init) ?? "(all cores)"), ("seed", String(seed)), ("data", data ?? "(search: \(Dataset.defaultSearchDirs.joined(separator: ", ")))"),
          ("models", models ?? "(default cache)"), ("out", out), ("plot", plot.rawValue), ("cache_gb", String(cacheGB)), ("spill", spill.rawValue),
-         ("weights", weights.rawValue), ("memory_gb", memoryGB.map { String($0) } ?? "(half of available memory)")]
+         ("weights", weights.rawValue), ("memory_gb", memoryGB.map { String($0) } ?? "(half of available memory)"), ("precision", precision.rawValue)]
             + keywords.keys.sorted().map { ("keywords.\($0)", keywords[$0, default: []].joined(separator: ", ")) }
     }
 

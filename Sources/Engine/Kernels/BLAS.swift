@@ -24,16 +24,19 @@ public enum BLAS {
     }
 
     /// y[T, out] = x[T, in] · W[out, in]ᵀ (+ bias[out]); a compact W is dequantised whole into a
-    /// scratch first, so the GEMM is the very call the f32 weights get (bit-identical results).
+    /// scratch first, so the GEMM is the very call the f32 weights get (bit-identical results);
+    /// a bf16 W is multiplied in bf16.
     public static func linear(_ x: UnsafePointer<Float>, rows: Int, inDim: Int, weight: WeightMatrix, bias: [Float]?,
                               outDim: Int, into y: UnsafeMutablePointer<Float>) {
-        weight.withFloats { w in
+        if weight.withBF16({ w in
+            BF16.gemm(x, lda: inDim, w, ldw: inDim, transposed: true, y, ldc: outDim, m: rows, n: outDim, k: inDim)
+        }) == nil { weight.withFloats { w in
             if rows <= fewRows {
                 Kernels.fewRowsLinear(x, rows: rows, w, inDim: inDim, outDim: outDim, y)
             } else {
                 gemm(x, lda: inDim, w, ldb: inDim, transB: true, y, ldc: outDim, m: rows, n: outDim, k: inDim)
             }
-        }
+        } }
         if let bias = bias {
             bias.withUnsafeBufferPointer { b in
                 for t in 0..<rows { let r = y + t * outDim; for j in 0..<outDim { r[j] += b[j] } }

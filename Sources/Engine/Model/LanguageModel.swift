@@ -27,12 +27,12 @@ public final class LanguageModel {
         func choose(_ fp: WeightFootprint) throws -> (WeightMode, String) {
             let (mode, why): (WeightMode, String)
             switch weights {
-            case .mode(let m): (mode, why) = (m, "weights=\(m.rawValue)")
+            case .mode(let m): (mode, why) = (m, m == .bf16 ? "precision=bf16: bf16 matrices, f32 accumulation" : "weights=\(m.rawValue)")
             case .auto(let budget): (mode, why) = fp.automatic(budget: budget)
             }
             if let avail = available, fp.bytes(mode) > avail {
                 var what = "\(name) needs \(gb(fp.bytes(mode))) for its \(mode.rawValue) weights alone, and \(gb(avail)) of memory is available"
-                if mode == .f32 && fp.compactBytes <= avail { what += "; weights=compact keeps them as stored (\(gb(fp.compactBytes))) with the same results" }
+                if mode != .compact && fp.compactBytes <= avail { what += "; weights=compact keeps them as stored (\(gb(fp.compactBytes))) with the same results" }
                 else { what += "; a smaller or more quantised model would fit" }
                 throw EngineError.insufficientMemory(what)
             }

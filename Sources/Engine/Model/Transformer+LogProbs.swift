@@ -41,10 +41,11 @@ extension Transformer {
         let w = head ?? embed
         sel.withUnsafeBufferPointer { s in buf.withUnsafeMutableBufferPointer { o in
         lse.withUnsafeMutableBufferPointer { lb in
-            // Vocabulary panels of B rows of the head (dequantised one panel at a time when compact).
-            w.forEachPanel(B) { v0, panel, nc in
+            // Vocabulary panels of B rows of the head (dequantised one panel at a time when compact,
+            // multiplied as stored when bf16).
+            w.forEachPanelProduct(B) { v0, nc, product in
                 let b = v0 / B
-                BLAS.gemm(s.baseAddress!, lda: d, panel, ldb: d, transB: true, o.baseAddress!, ldc: nc, m: n, n: nc, k: d)
+                product(s.baseAddress!, n, o.baseAddress!, nc, false)
                 if let hb = headBias { for r in 0..<n { for j in 0..<nc { o[r * nc + j] += hb[v0 + j] } } }
                 rowMax.withUnsafeMutableBufferPointer { mx in
                     Kernels.forRows(n, cost: nc) { r in
@@ -72,12 +73,8 @@ extension Transformer {
         sel.withUnsafeBufferPointer { s in out.withUnsafeMutableBufferPointer { o in
             // A dense head is one panel (a single call over the whole vocabulary); a compact one is
             // dequantised a panel at a time, each multiplied into its columns of the output.
-            w.forEachPanel(w.isPacked ? Transformer.headPanelRows : V) { v0, panel, nc in
-                if n <= BLAS.fewRows {
-                    Kernels.fewRowsLinear(s.baseAddress!, rows: n, panel, inDim: d, outDim: nc, o.baseAddress! + v0, ldy: V)
-                } else {
-                    BLAS.gemm(s.baseAddress!, lda: d, panel, ldb: d, transB: true, o.baseAddress! + v0, ldc: V, m: n, n: nc, k: d)
-                }
+            w.forEachPanelProduct(w.isPacked ? Transformer.headPanelRows : V) { v0, nc, product in
+                product(s.baseAddress!, n, o.baseAddress! + v0, V, true)
             }
             if let hb = headBias { for r in 0..<n { for j in 0..<V { o[r * V + j] += hb[j] } } }
         } }

@@ -77,7 +77,7 @@ struct WeightReader {
     }
 
     /// A weight matrix [rows, cols]: packed as stored in compact mode (when the file's type is not
-    /// f32 and no transpose is needed), else dequantised to f32.
+    /// f32 and no transpose is needed), rounded to bf16 in bf16 mode, else dequantised to f32.
     func matrix(_ role: TensorRole, _ layer: Int?, rows: Int, cols: Int) throws -> WeightMatrix {
         let transposes = names.conv1D && role != .embed && role != .positions && role != .head
         if mode == .compact, !transposes, let n = name(role, layer, ".weight"), src.has(n), let p = try src.packed(n) {
@@ -90,7 +90,9 @@ struct WeightReader {
             }
             return WeightMatrix(packed: p.bytes, type: p.type, rows: rows, cols: cols)
         }
-        return WeightMatrix(dense: try get(role, layer, ".weight", [rows, cols]), rows: rows, cols: cols)
+        let floats = try get(role, layer, ".weight", [rows, cols])
+        if mode == .bf16 { return WeightMatrix(bf16: floats, rows: rows, cols: cols) }
+        return WeightMatrix(dense: floats, rows: rows, cols: cols)
     }
 
     func linear(_ role: TensorRole, _ layer: Int, out: Int, in inDim: Int, bias: Bool) throws -> Linear {

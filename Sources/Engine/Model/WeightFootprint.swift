@@ -7,23 +7,40 @@ public struct WeightFootprint: Equatable {
     public let f32Bytes: Int
     /// Bytes of the weights kept as the file stores them (f32 tensors stay f32).
     public let compactBytes: Int
+    /// Bytes with every matrix in bf16 (2 per parameter) and vectors in f32.
+    public let bf16Bytes: Int
 
-    public init(f32Bytes: Int, compactBytes: Int) { self.f32Bytes = f32Bytes; self.compactBytes = compactBytes }
+    public init(f32Bytes: Int, compactBytes: Int, bf16Bytes: Int? = nil) {
+        self.f32Bytes = f32Bytes; self.compactBytes = compactBytes; self.bf16Bytes = bf16Bytes ?? f32Bytes / 2
+    }
 
     public init(gguf g: GGUFFile) {
-        var f = 0, c = 0
-        for t in g.tensors.values { f += t.elementCount * 4; c += t.type == .f32 ? t.elementCount * 4 : t.byteCount }
-        self.init(f32Bytes: f, compactBytes: c)
+        var f = 0, c = 0, h = 0
+        for t in g.tensors.values {
+            f += t.elementCount * 4; c += t.type == .f32 ? t.elementCount * 4 : t.byteCount
+            h += t.elementCount * (WeightFootprint.isMatrix(t.shape) ? 2 : 4)
+        }
+        self.init(f32Bytes: f, compactBytes: c, bf16Bytes: h)
     }
 
     public init(safetensors w: SafetensorsWeights) {
-        var f = 0, c = 0
-        for file in w.files { for e in file.entries.values { let n = e.shape.reduce(1, *); f += n * 4; c += e.end - e.start } }
-        self.init(f32Bytes: f, compactBytes: c)
+        var f = 0, c = 0, h = 0
+        for file in w.files {
+            for e in file.entries.values {
+                let n = e.shape.reduce(1, *); f += n * 4; c += e.end - e.start
+                h += n * (WeightFootprint.isMatrix(e.shape) ? 2 : 4)
+            }
+        }
+        self.init(f32Bytes: f, compactBytes: c, bf16Bytes: h)
     }
 
+    /// A tensor with two dimensions above 1 (a matrix, kept in bf16 by `precision=bf16`).
+    static func isMatrix(_ shape: [Int]) -> Bool { shape.filter { $0 > 1 }.count >= 2 }
+
     /// Bytes in `mode`.
-    public func bytes(_ mode: WeightMode) -> Int { mode == .f32 ? f32Bytes : compactBytes }
+    public func bytes(_ mode: WeightMode) -> Int {
+        switch mode { case .f32: return f32Bytes; case .compact: return compactBytes; case .bf16: return bf16Bytes }
+    }
 
     /// f32 weights are chosen automatically when they and the work beside them (activations, caches:
     /// counted as a fifth of the weights, the f32 RSS target) fit the budget.

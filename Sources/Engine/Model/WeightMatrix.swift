@@ -8,6 +8,9 @@ public enum WeightMode: String, CaseIterable {
     /// scratch just before each GEMM; the scratch holds exactly what `f32` would hold, so results are
     /// bit-identical to `f32`.
     case compact
+    /// Each matrix rounded to bf16 (2 bytes per parameter) and multiplied in bf16 with f32
+    /// accumulation (`precision=bf16`); close to f32, not identical.
+    case bf16
 }
 
 /// A weight matrix [rows, cols], row-major (Hugging Face layout: rows = output features):
@@ -18,20 +21,43 @@ public struct WeightMatrix {
         case dense([Float])
         /// `bytes` holds `rows` rows of `rowBytes` bytes each, of element type `type`.
         case packed(type: GGMLType, bytes: PackedBytes, rowBytes: Int)
+        /// bf16 [rows, cols], multiplied as bf16 (`BF16.gemm`), not dequantised for the GEMMs.
+        case bf16(BF16Values)
     }
     let storage: Storage
 
+    private init(rows: Int, cols: Int, storage: Storage) { self.rows = rows; self.cols = cols; self.storage = storage }
     init(dense: [Float], rows: Int, cols: Int) { self.rows = rows; self.cols = cols; storage = .dense(dense) }
     init(packed bytes: [UInt8], type: GGMLType, rows: Int, cols: Int) {
         self.rows = rows; self.cols = cols
         storage = .packed(type: type, bytes: PackedBytes(bytes), rowBytes: bytes.count / max(rows, 1))
     }
 
+    /// The matrix rounded to bf16, for bf16 GEMMs.
+    init(bf16 floats: [Float], rows: Int, cols: Int) {
+        self.rows = rows; self.cols = cols
+        storage = .bf16(BF16Values(floats.withUnsafeBufferPointer { BF16.from($0.baseAddress!, count: floats.count) }))
+    }
+
+    /// Kept as the file stores it, dequantised per GEMM.
     public var isPacked: Bool { if case .packed = storage { return true }; return false }
+
+    /// Kept as bf16 and multiplied in bf16.
+    public var isBF16: Bool { if case .bf16 = storage { return true }; return false }
+
+    /// Calls `body` with the bf16 values [rows, cols]; nil for any other storage.
+    func withBF16<R>(_ body: (UnsafePointer<UInt16>) throws -> R) rethrows -> R? {
+        guard case .bf16(let v) = storage else { return nil }
+        return try v.values.withUnsafeBufferPointer { try body($0.baseAddress!) }
+    }
 
     /// Bytes resident for this matrix.
     public var residentBytes: Int {
-        switch storage { case .dense(let w): return w.count * 4; case .packed(_, let b, _): return b.bytes.count }
+        switch storage {
+        case .dense(let w): return w.count * 4
+        case .packed(_, let b, _): return b.bytes.count
+        case .bf16(let v): return v.values.count * 2
+        }
     }
 
     /// Rows `range` as f32 into `out` [range.count, cols]: the same values the f32 load produces.
@@ -53,6 +79,8 @@ public struct WeightMatrix {
                     }
                 }
             }
+        case .bf16(let v):
+            v.values.withUnsafeBufferPointer { BF16.toFloats($0.baseAddress! + range.lowerBound * cols, count: range.count * cols, into: out) }
         }
     }
 
@@ -64,6 +92,8 @@ public struct WeightMatrix {
         case .dense(let w): return try w.withUnsafeBufferPointer { try body($0.baseAddress!) }
         case .packed(_, let packed, _):
             return try SharedDequant.shared.with(packed, count: rows * cols, fill: { dequantizeRows(0..<rows, into: $0) }, body)
+        case .bf16(let v):
+            return try SharedDequant.shared.with(v, count: rows * cols, fill: { dequantizeRows(0..<rows, into: $0) }, body)
         }
     }
 
@@ -80,6 +110,36 @@ public struct WeightMatrix {
                 let n = min(panel, rows - r0)
                 dequantizeRows(r0..<(r0 + n), into: s)
                 try body(r0, UnsafePointer(s), n)
+            }
+        }
+    }
+
+    /// `product(x, m, c, ldc, fewRows)`: c[m, count] (row stride ldc) = x[m, cols] · panelᵀ, for one panel.
+    /// With `fewRows`, f32 panels of at most `BLAS.fewRows` input rows stream the weights
+    /// (`Kernels.fewRowsLinear`) instead of calling sgemm.
+    typealias PanelProduct = (_ x: UnsafePointer<Float>, _ m: Int, _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ fewRows: Bool) -> Void
+
+    /// Calls `body(first, count, product)` for consecutive row panels of at most `panel` rows, where
+    /// `product` multiplies by that panel in the matrix's own precision: sgemm over f32 rows (dequantised
+    /// a panel at a time when compact), or a bf16 GEMM over bf16 rows as stored.
+    func forEachPanelProduct(_ panel: Int, _ body: (_ first: Int, _ count: Int, _ product: PanelProduct) throws -> Void) rethrows {
+        let k = cols
+        if case .bf16(let v) = storage {
+            try v.values.withUnsafeBufferPointer { p in
+                for r0 in stride(from: 0, to: rows, by: panel) {
+                    let n = min(panel, rows - r0), w = p.baseAddress! + r0 * k
+                    try body(r0, n) { x, m, c, ldc, _ in BF16.gemm(x, lda: k, w, ldw: k, transposed: true, c, ldc: ldc, m: m, n: n, k: k) }
+                }
+            }
+            return
+        }
+        try forEachPanel(panel) { r0, w, n in
+            try body(r0, n) { x, m, c, ldc, fewRows in
+                if fewRows && m <= BLAS.fewRows {
+                    Kernels.fewRowsLinear(x, rows: m, w, inDim: k, outDim: n, c, ldy: ldc)
+                } else {
+                    BLAS.gemm(x, lda: k, w, ldb: k, transB: true, c, ldc: ldc, m: m, n: n, k: k)
+                }
             }
         }
     }
@@ -101,6 +161,10 @@ public struct WeightMatrix {
             var out = [UInt8](repeating: 0, count: order.count * rowBytes)
             for (i, r) in order.enumerated() { out.replaceSubrange(i * rowBytes..<(i + 1) * rowBytes, with: packed.bytes[r * rowBytes..<(r + 1) * rowBytes]) }
             return WeightMatrix(packed: out, type: type, rows: order.count, cols: cols)
+        case .bf16(let v):
+            var out = [UInt16](repeating: 0, count: order.count * cols)
+            for (i, r) in order.enumerated() { out.replaceSubrange(i * cols..<(i + 1) * cols, with: v.values[r * cols..<(r + 1) * cols]) }
+            return WeightMatrix(rows: order.count, cols: cols, storage: .bf16(BF16Values(out)))
         }
     }
 }
@@ -109,6 +173,12 @@ public struct WeightMatrix {
 final class PackedBytes {
     let bytes: [UInt8]
     init(_ bytes: [UInt8]) { self.bytes = bytes }
+}
+
+/// A bf16 matrix's values, as one object (its identity names the matrix in `SharedDequant`).
+final class BF16Values {
+    let values: [UInt16]
+    init(_ values: [UInt16]) { self.values = values }
 }
 
 /// Reusable f32 scratch buffers for dequantised matrices: a buffer is kept for the next call
@@ -158,7 +228,7 @@ final class SharedDequant {
     private let lock = NSLock()
     private var entries: [ObjectIdentifier: Entry] = [:]
 
-    func with<R>(_ key: PackedBytes, count: Int, fill: (UnsafeMutablePointer<Float>) -> Void,
+    func with<R>(_ key: AnyObject, count: Int, fill: (UnsafeMutablePointer<Float>) -> Void,
                  _ body: (UnsafePointer<Float>) throws -> R) rethrows -> R {
         let id = ObjectIdentifier(key)
         lock.lock()

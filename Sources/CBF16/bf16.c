@@ -1,0 +1,121 @@
+#include "aft_bf16.h"
+#include <oneapi/dnnl/dnnl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern void omp_set_num_threads(int);
+
+void aft_f32_to_bf16(const float *x, uint16_t *y, long n) {
+    for (long i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &x[i], 4);
+        if ((u & 0x7fffffffu) > 0x7f800000u) { y[i] = (uint16_t)((u >> 16) | 0x40); continue; }  // quiet NaN
+        u += 0x7fffu + ((u >> 16) & 1u);
+        y[i] = (uint16_t)(u >> 16);
+    }
+}
+
+void aft_bf16_to_f32(const uint16_t *x, float *y, long n) {
+    for (long i = 0; i < n; i++) { uint32_t u = (uint32_t)x[i] << 16; memcpy(&y[i], &u, 4); }
+}
+
+// One engine for the process; one stream per thread (a stream is not shared between threads).
+static dnnl_engine_t engine;
+static pthread_once_t engine_once = PTHREAD_ONCE_INIT;
+static dnnl_status_t engine_status = dnnl_runtime_error;
+static void make_engine(void) { engine_status = dnnl_engine_create(&engine, dnnl_cpu, 0); }
+static __thread dnnl_stream_t stream;
+
+// Primitives by (N, K, transposed, threads), with M and the row strides of A and C given at run time.
+typedef struct { long n, k; int transposed, threads; dnnl_primitive_t prim; } cached;
+static cached *cache;
+static int cache_count, cache_cap;
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static dnnl_status_t descs(long M, long N, long K, long lda, long ldw, int transposed, long ldc,
+                           dnnl_memory_desc_t *a, dnnl_memory_desc_t *w, dnnl_memory_desc_t *c) {
+    dnnl_dims_t ad = {M, K}, as = {lda, 1}, wd = {K, N}, cd = {M, N}, cs = {ldc, 1};
+    dnnl_dims_t ws;
+    if (transposed) { ws[0] = 1; ws[1] = ldw; } else { ws[0] = ldw; ws[1] = 1; }
+    dnnl_status_t s;
+    if ((s = dnnl_memory_desc_init_by_strides(a, 2, ad, dnnl_bf16, as)) != dnnl_success) return s;
+    if ((s = dnnl_memory_desc_init_by_strides(w, 2, wd, dnnl_bf16, ws)) != dnnl_success) return s;
+    return dnnl_memory_desc_init_by_strides(c, 2, cd, dnnl_f32, cs);
+}
+
+static dnnl_status_t primitive_desc(long N, long K, int transposed, dnnl_primitive_desc_t *pd) {
+    pthread_once(&engine_once, make_engine);
+    if (engine_status != dnnl_success) return engine_status;
+    dnnl_memory_desc_t a, w, c;
+    dnnl_status_t s = descs(DNNL_RUNTIME_DIM_VAL, N, K, DNNL_RUNTIME_DIM_VAL, transposed ? K : N, transposed,
+                            DNNL_RUNTIME_DIM_VAL, &a, &w, &c);
+    if (s != dnnl_success) return s;
+    dnnl_matmul_desc_t md;
+    if ((s = dnnl_matmul_desc_init(&md, &a, &w, NULL, &c)) != dnnl_success) return s;
+    return dnnl_primitive_desc_create(pd, &md, NULL, engine, NULL);
+}
+
+static dnnl_status_t primitive(long N, long K, int transposed, int threads, dnnl_primitive_t *out) {
+    pthread_mutex_lock(&cache_lock);
+    for (int i = 0; i < cache_count; i++) {
+        cached *e = &cache[i];
+        if (e->n == N && e->k == K && e->transposed == transposed && e->threads == threads) {
+            *out = e->prim;
+            pthread_mutex_unlock(&cache_lock);
+            return dnnl_success;
+        }
+    }
+    dnnl_primitive_desc_t pd;
+    dnnl_status_t s = primitive_desc(N, K, transposed, &pd);
+    if (s == dnnl_success) {
+        s = dnnl_primitive_create(out, pd);
+        dnnl_primitive_desc_destroy(pd);
+    }
+    if (s == dnnl_success) {
+        if (cache_count == cache_cap) {
+            int cap = cache_cap ? 2 * cache_cap : 32;
+            cached *grown = realloc(cache, (size_t)cap * sizeof(cached));
+            if (!grown) { pthread_mutex_unlock(&cache_lock); dnnl_primitive_destroy(*out); return dnnl_out_of_memory; }
+            cache = grown; cache_cap = cap;
+        }
+        cache[cache_count++] = (cached){N, K, transposed, threads, *out};
+    }
+    pthread_mutex_unlock(&cache_lock);
+    return s;
+}
+
+int aft_bf16_matmul(long M, long N, long K, const uint16_t *A, long lda, const uint16_t *W, long ldw,
+                    int transposed, float *C, long ldc, int threads) {
+    if (threads < 1) threads = 1;
+    omp_set_num_threads(threads);
+    dnnl_primitive_t p;
+    dnnl_status_t s = primitive(N, K, transposed, threads, &p);
+    if (s != dnnl_success) return (int)s;
+    if (!stream && (s = dnnl_stream_create(&stream, engine, dnnl_stream_default_flags)) != dnnl_success) return (int)s;
+    dnnl_memory_desc_t a, w, c;
+    if ((s = descs(M, N, K, lda, ldw, transposed, ldc, &a, &w, &c)) != dnnl_success) return (int)s;
+    dnnl_memory_t am = NULL, wm = NULL, cm = NULL;
+    if ((s = dnnl_memory_create(&am, &a, engine, (void *)A)) == dnnl_success
+        && (s = dnnl_memory_create(&wm, &w, engine, (void *)W)) == dnnl_success
+        && (s = dnnl_memory_create(&cm, &c, engine, C)) == dnnl_success) {
+        dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, cm}};
+        s = dnnl_primitive_execute(p, stream, 3, args);
+        if (s == dnnl_success) s = dnnl_stream_wait(stream);
+    }
+    if (am) dnnl_memory_destroy(am);
+    if (wm) dnnl_memory_destroy(wm);
+    if (cm) dnnl_memory_destroy(cm);
+    return (int)s;
+}
+
+int aft_bf16_matmul_impl(long N, long K, int transposed, char *buf, int bufSize) {
+    dnnl_primitive_desc_t pd;
+    dnnl_status_t s = primitive_desc(N, K, transposed, &pd);
+    if (s != dnnl_success) return (int)s;
+    const char *impl = NULL;
+    s = dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
+    if (s == dnnl_success && impl && bufSize > 0) { strncpy(buf, impl, (size_t)bufSize - 1); buf[bufSize - 1] = 0; }
+    dnnl_primitive_desc_destroy(pd);
+    return (int)s;
+}
