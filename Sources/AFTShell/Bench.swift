@@ -1,7 +1,8 @@
 import Engine
 import Foundation
 
-/// `aft --bench MODEL [tokens] [items]`: measurements for scripts/bench, printed as one JSON object.
+/// `aft --bench MODEL [tokens] [items] [f32|bf16]`: measurements for scripts/bench, printed as one JSON object
+/// (bf16: the model loaded with `precision=bf16`, and the ceiling measured with bf16 GEMMs).
 ///
 /// - sgemm: GFLOP/s of OpenBLAS on every linear-layer shape of the model with M = tokens rows;
 ///   the FLOP-weighted rate over one block's shapes is the ceiling.
@@ -13,7 +14,8 @@ func runBench(_ args: [String]) throws {
     let name = args.first ?? "smollm2-135m"
     let T = args.count > 1 ? Int(args[1]) ?? 128 : 128
     let nItems = args.count > 2 ? Int(args[2]) ?? 40 : 40
-    let m = try LanguageModel(name: name)
+    let precision = args.count > 3 ? Precision(rawValue: args[3]) ?? .f32 : .f32
+    let m = try LanguageModel(name: name, weights: .mode(precision == .bf16 ? .bf16 : .f32))
     let c = m.config
     let shapes: [(Int, Int)] = [(c.qDim, c.hidden), (c.kvDim, c.hidden), (c.kvDim, c.hidden), (c.hidden, c.qDim),
                                 (c.ffn, c.hidden), (c.ffn, c.hidden), (c.hidden, c.ffn)]
@@ -25,7 +27,8 @@ func runBench(_ args: [String]) throws {
     var totalFlop = 0.0, totalTime = 0.0
     var perShape: [String] = []
     for (out, inp) in shapes {
-        let x = [Float](repeating: 0.01, count: T * inp), w = [Float](repeating: 0.02, count: out * inp)
+        let x = [Float](repeating: 0.01, count: T * inp), wf = [Float](repeating: 0.02, count: out * inp)
+        let w = precision == .bf16 ? WeightMatrix(bf16: wf, rows: out, cols: inp) : WeightMatrix(dense: wf, rows: out, cols: inp)
         var y = [Float](repeating: 0, count: T * out)
         let t = best(5) {
             x.withUnsafeBufferPointer { xb in y.withUnsafeMutableBufferPointer { yb in
@@ -57,10 +60,10 @@ func runBench(_ args: [String]) throws {
     let prompt = Array(tokens.prefix(8)), steps = 64
     let dt = best(2) { _ = try? gen.generate([prompt], maxTokens: steps) }
     let decodeRate = Double(steps) / dt
-    let weightBytes = 4.0 * (Double(c.layers) * Double(shapes.reduce(0) { $0 + $1.0 * $1.1 }) + Double(c.vocabSize * c.hidden))
+    let weightBytes = (precision == .bf16 ? 2.0 : 4.0) * (Double(c.layers) * Double(shapes.reduce(0) { $0 + $1.0 * $1.1 }) + Double(c.vocabSize * c.hidden))
     let bandwidth = readBandwidth()
     print("""
-    {"model": "\(name)", "blas_core": "\(BLAS.coreName)", "threads": \(BLAS.threads), "tokens": \(T),
+    {"model": "\(name)", "precision": "\(precision.rawValue)", "blas_core": "\(BLAS.coreName)", "threads": \(BLAS.threads), "tokens": \(T),
      "sgemm_shapes": [\(perShape.joined(separator: ", "))],
      "sgemm_ceiling_gflops": \(String(format: "%.2f", ceiling)),
      "forward_seconds": \(String(format: "%.4f", fwd)), "forward_tokens_per_s": \(String(format: "%.1f", Double(T) / fwd)),

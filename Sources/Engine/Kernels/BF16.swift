@@ -43,7 +43,11 @@ public enum BF16 {
 
     /// C[m, n] = A[m, k] · op(W) with A f32 (rounded to bf16 here, row stride lda) and C f32 (row stride ldc).
     /// transposed: W is bf16 [n, k] with row stride ldw (a linear layer's forward, C = A·Wᵀ);
-    /// otherwise W is bf16 [k, n] (the input gradient, C = A·W). Runs on `BLAS.threads` threads.
+    /// otherwise W is bf16 [k, n] (the input gradient, C = A·W).
+    ///
+    /// Runs on `BLAS.threads` threads of our own, each calling oneDNN single-threaded on a slice
+    /// (rows of A when there are many, else columns of W): oneDNN's OpenMP threads would spin
+    /// between calls and take the cores the rest of the step (attention, norms) runs on.
     static func gemm(_ a: UnsafePointer<Float>, lda: Int, _ w: UnsafePointer<UInt16>, ldw: Int, transposed: Bool,
                      _ c: UnsafeMutablePointer<Float>, ldc: Int, m: Int, n: Int, k: Int) {
         guard m > 0, n > 0 else { return }
@@ -51,10 +55,26 @@ public enum BF16 {
         ab.withUnsafeMutableBufferPointer { p in
             for r in 0..<m { aft_f32_to_bf16(a + r * lda, p.baseAddress! + r * k, k) }
         }
-        let s = ab.withUnsafeBufferPointer {
-            aft_bf16_matmul(m, n, k, $0.baseAddress!, k, w, ldw, transposed ? 1 : 0, c, ldc, Int32(BLAS.threads))
+        ab.withUnsafeBufferPointer { abp in
+            let ap = abp.baseAddress!
+            func run(_ rows: Range<Int>, _ cols: Range<Int>) {
+                let wp = transposed ? w + cols.lowerBound * ldw : w + cols.lowerBound
+                let s = aft_bf16_matmul(rows.count, cols.count, k, ap + rows.lowerBound * k, k, wp, ldw, transposed ? 1 : 0,
+                                        c + rows.lowerBound * ldc + cols.lowerBound, ldc, 1)
+                // Only a model loaded in bf16 gets here, which `support` allowed; a failure now is out of memory.
+                precondition(s == 0, "oneDNN bf16 matmul failed (status \(s)) for [\(rows.count)×\(k)]·[\(k)×\(cols.count)]")
+            }
+            let threads = 2 * m * n * k < 1 << 21 ? 1 : max(1, BLAS.threads)
+            if threads == 1 { run(0..<m, 0..<n); return }
+            // Many rows: each thread a band of rows (every thread reads all of W, from cache);
+            // few rows (decoding): each a band of columns, so W is read once in all.
+            let byRows = m >= 64 * threads
+            let total = byRows ? m : n, step = byRows ? 1 : 16
+            let chunk = ((total + threads - 1) / threads + step - 1) / step * step
+            DispatchQueue.concurrentPerform(iterations: threads) { t in
+                let r = min(total, t * chunk)..<min(total, (t + 1) * chunk)
+                if !r.isEmpty { byRows ? run(r, 0..<n) : run(0..<m, r) }
+            }
         }
-        // Only a model loaded in bf16 gets here, which `support` allowed; a failure now is out of memory.
-        precondition(s == 0, "oneDNN bf16 matmul failed (status \(s)) for [\(m)×\(k)]·[\(k)×\(n)]")
     }
 }

@@ -27,14 +27,14 @@ public struct WeightMatrix {
     let storage: Storage
 
     private init(rows: Int, cols: Int, storage: Storage) { self.rows = rows; self.cols = cols; self.storage = storage }
-    init(dense: [Float], rows: Int, cols: Int) { self.rows = rows; self.cols = cols; storage = .dense(dense) }
+    public init(dense: [Float], rows: Int, cols: Int) { self.rows = rows; self.cols = cols; storage = .dense(dense) }
     init(packed bytes: [UInt8], type: GGMLType, rows: Int, cols: Int) {
         self.rows = rows; self.cols = cols
         storage = .packed(type: type, bytes: PackedBytes(bytes), rowBytes: bytes.count / max(rows, 1))
     }
 
     /// The matrix rounded to bf16, for bf16 GEMMs.
-    init(bf16 floats: [Float], rows: Int, cols: Int) {
+    public init(bf16 floats: [Float], rows: Int, cols: Int) {
         self.rows = rows; self.cols = cols
         storage = .bf16(BF16Values(floats.withUnsafeBufferPointer { BF16.from($0.baseAddress!, count: floats.count) }))
     }
