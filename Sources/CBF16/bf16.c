@@ -27,8 +27,8 @@ static dnnl_status_t engine_status = dnnl_runtime_error;
 static void make_engine(void) { engine_status = dnnl_engine_create(&engine, dnnl_cpu, 0); }
 static __thread dnnl_stream_t stream;
 
-// Primitives by (N, K, transposed, threads), with M and the row strides of A and C given at run time.
-typedef struct { long n, k; int transposed, threads; dnnl_primitive_t prim; } cached;
+// Primitives by (N, K, W's layout and row stride, threads), with M and the row strides of A and C given at run time.
+typedef struct { long n, k, ldw; int transposed, threads; dnnl_primitive_t prim; } cached;
 static cached *cache;
 static int cache_count, cache_cap;
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -44,11 +44,11 @@ static dnnl_status_t descs(long M, long N, long K, long lda, long ldw, int trans
     return dnnl_memory_desc_init_by_strides(c, 2, cd, dnnl_f32, cs);
 }
 
-static dnnl_status_t primitive_desc(long N, long K, int transposed, dnnl_primitive_desc_t *pd) {
+static dnnl_status_t primitive_desc(long N, long K, long ldw, int transposed, dnnl_primitive_desc_t *pd) {
     pthread_once(&engine_once, make_engine);
     if (engine_status != dnnl_success) return engine_status;
     dnnl_memory_desc_t a, w, c;
-    dnnl_status_t s = descs(DNNL_RUNTIME_DIM_VAL, N, K, DNNL_RUNTIME_DIM_VAL, transposed ? K : N, transposed,
+    dnnl_status_t s = descs(DNNL_RUNTIME_DIM_VAL, N, K, DNNL_RUNTIME_DIM_VAL, ldw, transposed,
                             DNNL_RUNTIME_DIM_VAL, &a, &w, &c);
     if (s != dnnl_success) return s;
     dnnl_matmul_desc_t md;
@@ -56,18 +56,18 @@ static dnnl_status_t primitive_desc(long N, long K, int transposed, dnnl_primiti
     return dnnl_primitive_desc_create(pd, &md, NULL, engine, NULL);
 }
 
-static dnnl_status_t primitive(long N, long K, int transposed, int threads, dnnl_primitive_t *out) {
+static dnnl_status_t primitive(long N, long K, long ldw, int transposed, int threads, dnnl_primitive_t *out) {
     pthread_mutex_lock(&cache_lock);
     for (int i = 0; i < cache_count; i++) {
         cached *e = &cache[i];
-        if (e->n == N && e->k == K && e->transposed == transposed && e->threads == threads) {
+        if (e->n == N && e->k == K && e->ldw == ldw && e->transposed == transposed && e->threads == threads) {
             *out = e->prim;
             pthread_mutex_unlock(&cache_lock);
             return dnnl_success;
         }
     }
     dnnl_primitive_desc_t pd;
-    dnnl_status_t s = primitive_desc(N, K, transposed, &pd);
+    dnnl_status_t s = primitive_desc(N, K, ldw, transposed, &pd);
     if (s == dnnl_success) {
         s = dnnl_primitive_create(out, pd);
         dnnl_primitive_desc_destroy(pd);
@@ -79,7 +79,7 @@ static dnnl_status_t primitive(long N, long K, int transposed, int threads, dnnl
             if (!grown) { pthread_mutex_unlock(&cache_lock); dnnl_primitive_destroy(*out); return dnnl_out_of_memory; }
             cache = grown; cache_cap = cap;
         }
-        cache[cache_count++] = (cached){N, K, transposed, threads, *out};
+        cache[cache_count++] = (cached){N, K, ldw, transposed, threads, *out};
     }
     pthread_mutex_unlock(&cache_lock);
     return s;
@@ -90,7 +90,7 @@ int aft_bf16_matmul(long M, long N, long K, const uint16_t *A, long lda, const u
     if (threads < 1) threads = 1;
     omp_set_num_threads(threads);
     dnnl_primitive_t p;
-    dnnl_status_t s = primitive(N, K, transposed, threads, &p);
+    dnnl_status_t s = primitive(N, K, ldw, transposed, threads, &p);
     if (s != dnnl_success) return (int)s;
     if (!stream && (s = dnnl_stream_create(&stream, engine, dnnl_stream_default_flags)) != dnnl_success) return (int)s;
     dnnl_memory_desc_t a, w, c;
@@ -111,7 +111,7 @@ int aft_bf16_matmul(long M, long N, long K, const uint16_t *A, long lda, const u
 
 int aft_bf16_matmul_impl(long N, long K, int transposed, char *buf, int bufSize) {
     dnnl_primitive_desc_t pd;
-    dnnl_status_t s = primitive_desc(N, K, transposed, &pd);
+    dnnl_status_t s = primitive_desc(N, K, transposed ? K : N, transposed, &pd);
     if (s != dnnl_success) return (int)s;
     const char *impl = NULL;
     s = dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);

@@ -41,8 +41,9 @@ final class BF16Tests: XCTestCase {
     /// for one row (decoding), a few rows, many rows, padded row strides, and both weight layouts.
     func testGEMMIsTheProductOfTheRoundedInputs() throws {
         try requireBF16()
-        let k = 200, n = 72
-        for m in [1, 3, 17, 130] {
+        // Small products run in one call; large ones are split over threads by rows (many rows)
+        // or by columns of W (few rows), each slice a call of its own.
+        for (m, n, k) in [(1, 72, 200), (3, 72, 200), (17, 72, 200), (130, 72, 200), (8, 640, 256), (1, 3000, 384), (200, 96, 130)] {
             for transposed in [true, false] {
                 let lda = k + 5, ldc = n + 3
                 let a = randoms(m * lda, seed: UInt64(m)), wf = randoms(n * k, seed: 99)

@@ -18,7 +18,7 @@ public struct WeightFootprint: Equatable {
         var f = 0, c = 0, h = 0
         for t in g.tensors.values {
             f += t.elementCount * 4; c += t.type == .f32 ? t.elementCount * 4 : t.byteCount
-            h += t.elementCount * (WeightFootprint.isMatrix(t.shape) ? 2 : 4)
+            h += t.elementCount * (WeightFootprint.isMatrix(t.name, t.shape) ? 2 : 4)
         }
         self.init(f32Bytes: f, compactBytes: c, bf16Bytes: h)
     }
@@ -26,16 +26,19 @@ public struct WeightFootprint: Equatable {
     public init(safetensors w: SafetensorsWeights) {
         var f = 0, c = 0, h = 0
         for file in w.files {
-            for e in file.entries.values {
+            for (name, e) in file.entries {
                 let n = e.shape.reduce(1, *); f += n * 4; c += e.end - e.start
-                h += n * (WeightFootprint.isMatrix(e.shape) ? 2 : 4)
+                h += n * (WeightFootprint.isMatrix(name, e.shape) ? 2 : 4)
             }
         }
         self.init(f32Bytes: f, compactBytes: c, bf16Bytes: h)
     }
 
-    /// A tensor with two dimensions above 1 (a matrix, kept in bf16 by `precision=bf16`).
-    static func isMatrix(_ shape: [Int]) -> Bool { shape.filter { $0 > 1 }.count >= 2 }
+    /// A weight matrix, kept in bf16 by `precision=bf16`: two dimensions above 1, and not a learned
+    /// position table (added to the residual stream in f32).
+    static func isMatrix(_ name: String, _ shape: [Int]) -> Bool {
+        shape.filter { $0 > 1 }.count >= 2 && !name.contains("position") && !name.hasSuffix("wpe.weight")
+    }
 
     /// Bytes in `mode`.
     public func bytes(_ mode: WeightMode) -> Int {
