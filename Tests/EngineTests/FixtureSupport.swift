@@ -27,8 +27,8 @@ enum Fixtures {
     }
 
     /// Loads a real GGUF model, or skips the test when it is not fetched (unless AFT_REQUIRE_MODELS is set, as in CI).
-    static func realModel(_ name: String) throws -> LanguageModel {
-        do { return try ModelCache.shared.get(name) }
+    static func realModel(_ name: String, weights: WeightMode = .f32) throws -> LanguageModel {
+        do { return try ModelCache.shared.get(name, weights: weights) }
         catch EngineError.modelNotFound(let n, _, _) where ProcessInfo.processInfo.environment["AFT_REQUIRE_MODELS"] == nil {
             throw XCTSkip("model \(n) not fetched (run scripts/setup)")
         }
@@ -40,11 +40,12 @@ final class ModelCache {
     static let shared = ModelCache()
     var models: [String: LanguageModel] = [:]
     let lock = NSLock()
-    func get(_ name: String) throws -> LanguageModel {
+    func get(_ name: String, weights: WeightMode = .f32) throws -> LanguageModel {
         lock.lock(); defer { lock.unlock() }
-        if let m = models[name] { return m }
-        let m = try LanguageModel(name: name)
-        models[name] = m
+        let key = weights == .f32 ? name : "\(name) \(weights.rawValue)"
+        if let m = models[key] { return m }
+        let m = try LanguageModel(name: name, weights: .mode(weights))
+        models[key] = m
         return m
     }
 }

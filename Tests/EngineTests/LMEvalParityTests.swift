@@ -1,4 +1,4 @@
-import Engine
+@testable import Engine
 import Foundation
 import XCTest
 
@@ -8,8 +8,10 @@ final class LMEvalParityTests: XCTestCase {
     /// Items per task; the acceptance criterion uses 200 (AFT_PARITY_ITEMS lowers it for quick runs).
     var limit: Int { Int(ProcessInfo.processInfo.environment["AFT_PARITY_ITEMS"] ?? "") ?? 200 }
 
-    func check(_ model: String, _ task: String, file: StaticString = #filePath, line: UInt = #line) throws {
-        let m = try Fixtures.realModel(model)
+    /// Agreement with the reference: `minAgree` of pred and of pred_norm, median |Δll| at most `maxMedian`.
+    func check(_ model: String, _ task: String, precision: Precision = .f32, minAgree: Double = 0.995, maxMedian: Double = 0.01,
+               file: StaticString = #filePath, line: UInt = #line) throws {
+        let m = precision == .f32 ? try Fixtures.realModel(model) : try Fixtures.realModel(model, weights: .bf16)
         let refPath = Fixtures.root + "/lmeval/\(model)_\(task).jsonl"
         let refLines = try String(contentsOfFile: refPath, encoding: .utf8).split(separator: "\n").prefix(limit)
         let ds = try Dataset.load(task, dataDir: Fixtures.sharedData)
@@ -28,10 +30,18 @@ final class LMEvalParityTests: XCTestCase {
         }
         diffs.sort()
         let median = diffs[diffs.count / 2], n = Double(got.count)
-        print("parity \(model) \(task): n=\(got.count) pred \(agree) pred_norm \(agreeNorm) median|Δll| \(median) max \(diffs.last!)")
-        XCTAssertGreaterThanOrEqual(Double(agree) / n, 0.995, "\(model) \(task): pred agreement", file: file, line: line)
-        XCTAssertGreaterThanOrEqual(Double(agreeNorm) / n, 0.995, "\(model) \(task): pred_norm agreement", file: file, line: line)
-        XCTAssertLessThanOrEqual(median, 0.01, "\(model) \(task): median |Δll|", file: file, line: line)
+        print("parity \(precision.rawValue) \(model) \(task): n=\(got.count) pred \(agree) pred_norm \(agreeNorm) median|Δll| \(median) max \(diffs.last!)")
+        XCTAssertGreaterThanOrEqual(Double(agree) / n, minAgree, "\(model) \(task): pred agreement", file: file, line: line)
+        XCTAssertGreaterThanOrEqual(Double(agreeNorm) / n, minAgree, "\(model) \(task): pred_norm agreement", file: file, line: line)
+        XCTAssertLessThanOrEqual(median, maxMedian, "\(model) \(task): median |Δll|", file: file, line: line)
+        if precision == .bf16 { XCTAssertGreaterThan(median, 0, "bf16 scores equal f32's exactly: the bf16 GEMMs did not run", file: file, line: line) }
+    }
+
+    /// `precision=bf16` against the same transformers f32 reference: what bf16 costs in fidelity
+    /// (the README's table quotes these lines).
+    func checkBF16(_ model: String, _ task: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        guard BF16.support.available else { throw XCTSkip("bf16 GEMMs not available: \(BF16.support.why)") }
+        try check(model, task, precision: .bf16, minAgree: 0.97, maxMedian: 0.08, file: file, line: line)
     }
 
     func testSmolLM2HellaSwag() throws { try check("smollm2-135m", "hellaswag") }
@@ -40,6 +50,9 @@ final class LMEvalParityTests: XCTestCase {
     func testGemma3ARCChallenge() throws { try check("gemma3-270m", "arc-challenge") }
     func testQwenCoderHellaSwag() throws { try check("qwen2.5-coder-0.5b", "hellaswag") }
     func testQwenCoderARCChallenge() throws { try check("qwen2.5-coder-0.5b", "arc-challenge") }
+    func testSmolLM2BF16() throws { try checkBF16("smollm2-135m", "hellaswag"); try checkBF16("smollm2-135m", "arc-challenge") }
+    func testGemma3BF16() throws { try checkBF16("gemma3-270m", "hellaswag"); try checkBF16("gemma3-270m", "arc-challenge") }
+    func testQwenCoderBF16() throws { try checkBF16("qwen2.5-coder-0.5b", "hellaswag"); try checkBF16("qwen2.5-coder-0.5b", "arc-challenge") }
 
     /// The log line format and acc/acc_norm definitions on a hand-made item.
     func testItemScoreDefinitions() {
