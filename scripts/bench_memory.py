@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
-"""Memory and speed of weights=f32 against weights=compact, side by side in one run (a benchmark,
-not a test): peak resident memory (the kernel's accounting of each finished aft process) and speed
-of HellaSwag scoring, a 3-layer sweep and one train, per model; then a Qwen2-7B-shaped Q4_K_M
+"""Memory and speed of weights=f32, weights=compact and precision=bf16, side by side in one run (a
+benchmark, not a test): peak resident memory (the kernel's accounting of each finished aft process)
+and speed of HellaSwag scoring, a 3-layer sweep and one train, per model; then a Qwen2-7B-shaped Q4_K_M
 GGUF with random weights (scripts/make_7b_gguf.py) in compact mode: 5 items scored and one training
 step at one layer. Prints JSON lines, then a markdown table for the README.
 
     python3 scripts/bench_memory.py [MODEL ...]       default: the three real models
-    BIG=0 skips the 7B-shaped model; BIG_GGUF=PATH reuses a file written earlier.
+    BIG=0 skips the 7B-shaped model; BIG_GGUF=PATH reuses a file written earlier;
+    MODES="f32 bf16" limits the modes (bf16 is left out where the CPU cannot run it natively).
 """
 import json
 import os
@@ -38,13 +39,22 @@ def weights_gb(text):
     return float(m.group(1)) if m else None
 
 
+def bf16_native():
+    """Whether aft runs precision=bf16 here (it falls back to f32, saying so, on a CPU without AVX512_BF16)."""
+    text, _, _ = run("set precision=bf16", tempfile.gettempdir())
+    return "not available" not in text
+
+
+MODES = os.environ.get("MODES", "f32 compact bf16").split()
+
+
 def model_rows(model, out):
     layers = {"smollm2-135m": (6, 15, 24), "gemma3-270m": (4, 9, 14), "qwen2.5-coder-0.5b": (6, 12, 18)}.get(model, (2, 4, 6))
     rows, logs = {}, {}
-    # Alternated f32, compact, f32, compact per job, so drift in the machine's load hits both.
+    # Alternated f32, compact, bf16 per job, so drift in the machine's load hits each.
     for job in ["eval", "sweep", "train"]:
-        for mode in ["f32", "compact"]:
-            load = f"load {model} weights={mode}\n"
+        for mode in MODES:
+            load = f"load {model} precision=bf16\n" if mode == "bf16" else f"load {model} weights={mode}\n"
             if job == "eval":
                 log = f"{out}/{mode}-eval.jsonl"
                 text, secs, rss = run(load + f"eval hellaswag limit=40 log={log}", out)
@@ -61,13 +71,14 @@ def model_rows(model, out):
             rows[(job, mode)].update({"model": model, "job": job, "weights": mode, "seconds": round(secs, 1),
                                       "peak_rss_gb": round(rss, 2), "weights_gb": weights_gb(text)})
             print(json.dumps(rows[(job, mode)]), flush=True)
-    same = logs.get("f32") == logs.get("compact")
-    f, c = rows[("eval", "f32")], rows[("eval", "compact")]
-    summary = {"model": model, "eval_identical_logs": same,
-               "eval_speed_compact_over_f32": round(c["items_per_s"] / f["items_per_s"], 3),
-               "sweep_speed_compact_over_f32": round(rows[("sweep", "f32")]["seconds"] / rows[("sweep", "compact")]["seconds"], 3),
-               "train_speed_compact_over_f32": round(rows[("train", "f32")]["seconds"] / rows[("train", "compact")]["seconds"], 3),
-               **{f"{job}_rss_over_weights_f32": round(rows[(job, "f32")]["peak_rss_gb"] / rows[(job, "f32")]["weights_gb"], 2) for job in ["eval", "sweep", "train"]}}
+    summary = {"model": model}
+    if "compact" in MODES:
+        summary["eval_identical_logs"] = logs.get("f32") == logs.get("compact")
+    for mode in MODES[1:]:
+        summary.update({f"eval_speed_{mode}_over_f32": round(rows[("eval", mode)]["items_per_s"] / rows[("eval", "f32")]["items_per_s"], 3),
+                        f"sweep_speed_{mode}_over_f32": round(rows[("sweep", "f32")]["seconds"] / rows[("sweep", mode)]["seconds"], 3),
+                        f"train_speed_{mode}_over_f32": round(rows[("train", "f32")]["seconds"] / rows[("train", mode)]["seconds"], 3)})
+    summary.update({f"{job}_rss_over_weights_f32": round(rows[(job, "f32")]["peak_rss_gb"] / rows[(job, "f32")]["weights_gb"], 2) for job in ["eval", "sweep", "train"]})
     print(json.dumps(summary), flush=True)
     return rows, summary
 
@@ -89,13 +100,17 @@ def big(out):
 
 
 def main():
+    global MODES
+    if "bf16" in MODES and not bf16_native():
+        print(json.dumps({"bf16": "skipped: this CPU cannot run precision=bf16 natively"}), flush=True)
+        MODES = [m for m in MODES if m != "bf16"]
     models = sys.argv[1:] or ["smollm2-135m", "gemma3-270m", "qwen2.5-coder-0.5b"]
-    table = ["| model | weights | resident weights | eval 40 items: peak RSS, items/s | 3-layer sweep: peak RSS, s | train: peak RSS, s |",
+    table = ["| model | weights / precision | resident weights | eval 40 items: peak RSS, items/s | 3-layer sweep: peak RSS, s | train: peak RSS, s |",
              "|---|---|---:|---:|---:|---:|"]
     with tempfile.TemporaryDirectory() as out:
         for m in models:
             rows, s = model_rows(m, out)
-            for mode in ["f32", "compact"]:
+            for mode in MODES:
                 e, sw, tr = rows[("eval", mode)], rows[("sweep", mode)], rows[("train", mode)]
                 table.append(f"| {m} | {mode} | {e['weights_gb']:.2f} GB | {e['peak_rss_gb']:.2f} GB, {e['items_per_s']:.2f} | "
                              f"{sw['peak_rss_gb']:.2f} GB, {sw['seconds']:.0f} | {tr['peak_rss_gb']:.2f} GB, {tr['seconds']:.0f} |")
