@@ -113,6 +113,15 @@ final class BF16Tests: XCTestCase {
         try requireBF16()
         let f = try Fixtures.realModel("smollm2-135m")
         let b = try LanguageModel(name: "smollm2-135m", weights: .mode(.bf16))
+        // Each bf16 matrix (rounded a panel at a time from the file's blocks, Q/K rows unpermuted) is
+        // exactly the f32 matrix rounded to bf16.
+        let fb = f.transformer.blocks[3], bb = b.transformer.blocks[3]
+        for (x, y, what) in [(f.transformer.embed, b.transformer.embed, "embedding"), (fb.q.w, bb.q.w, "q"), (fb.k.w, bb.k.w, "k"), (fb.down.w, bb.down.w, "down")] {
+            XCTAssertTrue(y.isBF16, what)
+            let want = x.floats().withUnsafeBufferPointer { BF16.from($0.baseAddress!, count: $0.count) }
+            let got = y.floats().withUnsafeBufferPointer { BF16.from($0.baseAddress!, count: $0.count) }
+            XCTAssertEqual(want, got, "\(what): bf16 weights are not the f32 weights rounded")
+        }
         let long = f.tokenizer.encode("The committee met on Tuesday to discuss the budget, and after a long debate about the roads, the schools and the new library, they agreed to", addSpecial: true)
         compareToF32(f, b, tokens: long, label: "smollm2-135m")
         let items = [MCItem(doc: 0, context: "Question: Which is a planet?\nAnswer:", choices: ["Mars", "the Moon", "a comet"], gold: 0),

@@ -77,10 +77,11 @@ struct WeightReader {
     }
 
     /// A weight matrix [rows, cols]: packed as stored in compact mode (when the file's type is not
-    /// f32 and no transpose is needed), rounded to bf16 in bf16 mode, else dequantised to f32.
+    /// f32 and no transpose is needed), rounded to bf16 in bf16 mode (from the packed rows a panel
+    /// at a time, so no f32 copy of a large matrix is ever whole), else dequantised to f32.
     func matrix(_ role: TensorRole, _ layer: Int?, rows: Int, cols: Int) throws -> WeightMatrix {
         let transposes = names.conv1D && role != .embed && role != .positions && role != .head
-        if mode == .compact, !transposes, let n = name(role, layer, ".weight"), src.has(n), let p = try src.packed(n) {
+        if mode != .f32, !transposes, let n = name(role, layer, ".weight"), src.has(n), let p = try src.packed(n) {
             let shape = [rows, cols]
             guard p.shape == shape || (p.shape.filter { $0 != 1 } == shape.filter { $0 != 1 } && p.shape.reduce(1, *) == rows * cols) else {
                 throw EngineError.shapeMismatch(path: src.path, tensor: n, expected: shape, found: p.shape)
@@ -88,7 +89,8 @@ struct WeightReader {
             guard cols % p.type.blockSize == 0, p.bytes.count == rows * (cols / p.type.blockSize) * p.type.blockBytes else {
                 throw EngineError.malformed(path: src.path, what: "tensor '\(n)': rows of \(cols) \(p.type.name) elements are not whole blocks")
             }
-            return WeightMatrix(packed: p.bytes, type: p.type, rows: rows, cols: cols)
+            let packed = WeightMatrix(packed: p.bytes, type: p.type, rows: rows, cols: cols)
+            return mode == .bf16 ? packed.roundedToBF16() : packed
         }
         let floats = try get(role, layer, ".weight", [rows, cols])
         if mode == .bf16 { return WeightMatrix(bf16: floats, rows: rows, cols: cols) }

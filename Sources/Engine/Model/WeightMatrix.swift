@@ -1,3 +1,4 @@
+import CBF16
 import Foundation
 
 /// How a model keeps its weight matrices in memory.
@@ -37,6 +38,18 @@ public struct WeightMatrix {
     public init(bf16 floats: [Float], rows: Int, cols: Int) {
         self.rows = rows; self.cols = cols
         storage = .bf16(BF16Values(floats.withUnsafeBufferPointer { BF16.from($0.baseAddress!, count: floats.count) }))
+    }
+
+    /// The matrix rounded to bf16, dequantised a panel of rows at a time (the same values as
+    /// `init(bf16:)` of the whole f32 matrix, without holding it).
+    func roundedToBF16() -> WeightMatrix {
+        if isBF16 { return self }
+        var out = [UInt16](repeating: 0, count: rows * cols)
+        let panel = max(1, (1 << 20) / max(cols, 1))
+        out.withUnsafeMutableBufferPointer { o in
+            forEachPanel(panel) { r0, p, n in aft_f32_to_bf16(p, o.baseAddress! + r0 * cols, n * cols) }
+        }
+        return WeightMatrix(rows: rows, cols: cols, storage: .bf16(BF16Values(out)))
     }
 
     /// Kept as the file stores it, dequantised per GEMM.
