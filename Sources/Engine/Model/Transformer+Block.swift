@@ -166,13 +166,22 @@ extension Transformer {
         // Written in full below: every head's columns of every row.
         var attn = Kernels.filled(rows * c.qDim) { _ in }
         // One probabilities buffer for the largest span, reused by every span (and kept as the tape).
-        let biggest: Int
+        // Decoding spans spread over the cores each get a region of their own, `decodeArea` per head.
+        let biggest: Int, decodeArea: Int
         switch layout {
-        case .packed(let seqs): biggest = seqs.map { $0.count * $0.count }.max() ?? 0
-        case .cached(let spans): biggest = spans.map { $0.count * ($0.cache.length + $0.count) }.max() ?? 0
+        case .packed(let seqs): biggest = seqs.map { $0.count * $0.count }.max() ?? 0; decodeArea = 0
+        case .cached(let spans):
+            biggest = spans.map { $0.count * ($0.cache.length + $0.count) }.max() ?? 0
+            decodeArea = spans.filter { $0.count <= Transformer.decodeRows }.map { $0.count * ($0.cache.length + $0.count) }.max() ?? 0
         }
-        var probs = Kernels.filled(c.heads * biggest) { _ in }
-        q.withUnsafeBufferPointer { qb in attn.withUnsafeMutableBufferPointer { ab in probs.withUnsafeMutableBufferPointer { pb in
+        // Kept as the tape when recording; otherwise a pooled scratch (tens of MB for a long prompt,
+        // which fresh pages on every layer would cost as much to fault in as to compute).
+        let probsCount = max(1, c.heads * max(biggest, BLAS.threads * decodeArea))
+        var probs: [Float] = record ? Kernels.filled(probsCount) { _ in } : []
+        let scratch = record ? nil : ScratchPool.shared.take(probsCount)
+        defer { if let b = scratch { ScratchPool.shared.give(b) } }
+        q.withUnsafeBufferPointer { qb in attn.withUnsafeMutableBufferPointer { ab in probs.withUnsafeMutableBufferPointer { tape in
+            let pbase = scratch?.0 ?? tape.baseAddress!
             var r0 = 0
             switch layout {
             case .packed(let seqs):
@@ -180,14 +189,18 @@ extension Transformer {
                     for seq in seqs {
                         let Ts = seq.count
                         attendSpan(qb.baseAddress! + r0 * c.qDim, kb.baseAddress! + r0 * kvd, vb.baseAddress! + r0 * kvd,
-                                   rows: Ts, keys: Ts, probs: pb.baseAddress!, out: ab.baseAddress! + r0 * c.qDim) { i, j in
+                                   rows: Ts, keys: Ts, probs: pbase, out: ab.baseAddress! + r0 * c.qDim) { i, j in
                             seq.visible(i, j, window: window)
                         }
                         r0 += Ts
                     }
                 } }
             case .cached(let spans):
-                for sp in spans {
+                var starts: [Int] = [], r = 0
+                for sp in spans { starts.append(r); r += sp.count }
+                /// Span `si`'s new keys and values into its cache, then its attention (probabilities in `pp`).
+                func run(_ si: Int, _ pp: UnsafeMutablePointer<Float>) {
+                    let sp = spans[si], r0 = starts[si]
                     let P = sp.cache.length, Ts = sp.count, pos = sp.positions, seg = sp.segments
                     sp.cache.reserve(P + Ts)
                     sp.cache.k[l].withUnsafeMutableBufferPointer { kc in sp.cache.v[l].withUnsafeMutableBufferPointer { vc in
@@ -195,7 +208,7 @@ extension Transformer {
                         v.withUnsafeBufferPointer { vb in (vc.baseAddress! + P * kvd).update(from: vb.baseAddress! + r0 * kvd, count: Ts * kvd) }
                         // Cache row r holds position r; new row j holds pos[j] and sees rows of its own segment.
                         attendSpan(qb.baseAddress! + r0 * c.qDim, kc.baseAddress!, vc.baseAddress!, rows: Ts, keys: P + Ts,
-                                   probs: pb.baseAddress!, out: ab.baseAddress! + r0 * c.qDim) { i, r in
+                                   probs: pp, out: ab.baseAddress! + r0 * c.qDim) { i, r in
                             let pi = pos[i], kp: Int
                             if r < P { kp = r } else {
                                 let j = r - P
@@ -207,7 +220,21 @@ extension Transformer {
                             return true
                         }
                     } }
-                    r0 += Ts
+                }
+                // Prompts being prefilled run one after another, each with every BLAS thread; the
+                // sequences being decoded (a row each, attention bound by reading their caches)
+                // are spread over the cores, each with single-threaded BLAS and its own scores.
+                let decoding = spans.indices.filter { spans[$0].count <= Transformer.decodeRows }
+                for si in spans.indices where spans[si].count > Transformer.decodeRows { run(si, pbase) }
+                let threads = BLAS.threads
+                if decoding.count > 1 && threads > 1 {
+                    BLAS.threads = 1
+                    defer { BLAS.threads = threads }
+                    DispatchQueue.concurrentPerform(iterations: min(threads, decoding.count)) { t in
+                        for idx in stride(from: t, to: decoding.count, by: threads) { run(decoding[idx], pbase + t * c.heads * decodeArea) }
+                    }
+                } else {
+                    for si in decoding { run(si, pbase) }
                 }
             }
         } } }
@@ -229,35 +256,67 @@ extension Transformer {
         }
         // `pbase` [heads, Ts, L] is written in full below: each row's visible span by the softmax, the rest set to 0.
         mask.withUnsafeBufferPointer { mb in
-            if Ts <= 2 && hd % 16 == 0 {
-                // Decoding: a row or two per sequence. Dot products and a weighted sum of values
-                // directly, rather than sgemm calls with one row each.
-                for head in 0..<c.heads {
-                    let g = head / group
-                    for i in 0..<Ts {
-                        let row = pbase + (head * Ts + i) * L, n = span[i], qi = q + i * c.qDim + head * hd
-                        for j in 0..<n { row[j] = Kernels.dot(qi, k + j * c.kvDim + g * hd, hd) * scale + mb[i * L + j] }
-                        Kernels.softmax(row, n)
-                        (row + n).update(repeating: 0, count: L - n)
-                        let o = out + i * c.qDim + head * hd
-                        o.update(repeating: 0, count: hd)
-                        for j in 0..<n where row[j] != 0 { Kernels.axpy(row[j], v + j * c.kvDim + g * hd, o, hd) }
+            if Ts <= Transformer.decodeRows {
+                // Decoding: a row or two per sequence. The query heads that share a key/value head
+                // go together (Qwen: 7 per group), so each group is two small GEMMs that read its
+                // keys and values once, rather than one pass over them per head. Head h's scores
+                // for query i are row (h·Ts + i) of `pbase`, as below.
+                for i in 0..<Ts {
+                    let n = span[i], m = mb.baseAddress! + i * L
+                    for g in 0..<c.kvHeads {
+                        let S = pbase + (g * group * Ts + i) * L
+                        BLAS.gemm(q + i * c.qDim + g * group * hd, lda: hd, k + g * hd, ldb: c.kvDim, transB: true,
+                                  S, ldc: Ts * L, m: group, n: n, k: hd, alpha: scale)
+                        for h in 0..<group {
+                            let row = S + h * Ts * L
+                            for j in 0..<n { row[j] += m[j] }
+                            Kernels.softmax(row, n)
+                            (row + n).update(repeating: 0, count: L - n)
+                        }
+                        BLAS.gemm(S, lda: Ts * L, v + g * hd, ldb: c.kvDim, transB: false,
+                                  out + i * c.qDim + g * group * hd, ldc: hd, m: group, n: hd, k: n)
                     }
                 }
                 return
             }
-            for head in 0..<c.heads {
+            // Prefill and scoring: per head, in blocks of query rows, each block multiplying only the
+            // keys its rows can see (causal attention: about half the square). Heads are spread
+            // over the cores, each with single-threaded BLAS (small GEMMs scale better side by
+            // side, and OpenBLAS's own threads would spin between them).
+            func attendHead(_ head: Int) {
                 let g = head / group, P = pbase + head * Ts * L
-                BLAS.gemm(q + head * hd, lda: c.qDim, k + g * hd, ldb: c.kvDim, transB: true,
-                          P, ldc: L, m: Ts, n: L, k: hd, alpha: scale)
-                for i in 0..<Ts {
-                    let row = P + i * L, m = mb.baseAddress! + i * L, n = span[i]
-                    for j in 0..<n { row[j] += m[j] }
-                    Kernels.softmax(row, n)
-                    (row + n).update(repeating: 0, count: L - n)
+                var i0 = 0
+                while i0 < Ts {
+                    let i1 = min(Ts, i0 + Transformer.attentionBlockRows), rows = i1 - i0
+                    let keys = span[i0..<i1].max() ?? 0
+                    if keys > 0 {
+                        BLAS.gemm(q + i0 * c.qDim + head * hd, lda: c.qDim, k + g * hd, ldb: c.kvDim, transB: true,
+                                  P + i0 * L, ldc: L, m: rows, n: keys, k: hd, alpha: scale)
+                    }
+                    for i in i0..<i1 {
+                        let row = P + i * L, m = mb.baseAddress! + i * L, n = span[i]
+                        for j in 0..<n { row[j] += m[j] }
+                        Kernels.softmax(row, n)
+                        (row + n).update(repeating: 0, count: L - n)
+                    }
+                    if keys > 0 {
+                        BLAS.gemm(P + i0 * L, lda: L, v + g * hd, ldb: c.kvDim, transB: false,
+                                  out + i0 * c.qDim + head * hd, ldc: c.qDim, m: rows, n: hd, k: keys)
+                    } else {
+                        for i in i0..<i1 { (out + i * c.qDim + head * hd).update(repeating: 0, count: hd) }
+                    }
+                    i0 = i1
                 }
-                BLAS.gemm(P, lda: L, v + g * hd, ldb: c.kvDim, transB: false,
-                          out + head * hd, ldc: c.qDim, m: Ts, n: hd, k: L)
+            }
+            let threads = BLAS.threads
+            if threads > 1 && c.heads > 1 && Ts * L >= 1 << 14 {
+                BLAS.threads = 1
+                defer { BLAS.threads = threads }
+                DispatchQueue.concurrentPerform(iterations: min(threads, c.heads)) { t in
+                    for head in stride(from: t, to: c.heads, by: threads) { attendHead(head) }
+                }
+            } else {
+                for head in 0..<c.heads { attendHead(head) }
             }
         }
     }

@@ -21,6 +21,13 @@ public final class Transformer {
     /// the GEMM kernels' column unroll, so each column is computed as in one call).
     static let headPanelRows = 8192
 
+    /// Query rows per sequence up to which attention takes the decoding path (key/value groups, and
+    /// sequences spread over the cores).
+    static let decodeRows = 2
+
+    /// Query rows per block of prefill attention: each block multiplies only the keys its last row sees.
+    static let attentionBlockRows = 128
+
     /// Largest compact matrix (elements) dequantised whole into a scratch for the head's backward:
     /// 256 M floats (1 GiB); larger heads are summed over panels.
     static var wholeScratchLimit = 1 << 28
