@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """GSM8K generation speed, side by side in one run on the same GGUF file and the same lm-eval prompts:
-aft (batched), llama.cpp through llama-cpp-python (one stream, as its server runs a request), and
+aft (batched; f32 and precision=bf16; lm-eval's shots and shots=fixed), llama.cpp through llama-cpp-python (one stream, as its server runs a request), and
 transformers through lm-eval's HFLM (`generate_until`, batch size 1, as `lm_eval --model hf` runs).
 
 Usage: bench_generation.py MODEL [N]   (default N = 10 problems; prints one JSON line per tool)
@@ -19,17 +19,31 @@ n = int(sys.argv[2]) if len(sys.argv) > 2 else 10
 STOPS = ["Question:", "</s>", "<|im_end|>"]
 AFT = str(ROOT / ".build/release/aft")
 
-# aft: its own eval (which also writes the prompts, so the others get byte-identical ones).
-with tempfile.TemporaryDirectory() as tmp:
-    log = f"{tmp}/g.jsonl"
-    out = subprocess.run([AFT, "-e", f'load {name}; eval gsm8k limit={n} log="{log}"'], check=True, capture_output=True, text=True).stdout
-    rows = [json.loads(l) for l in open(log)]
-secs = float(re.search(r"([0-9.]+) s, ([0-9.]+) problems/min", out).group(1))
-bench = json.loads(subprocess.run([AFT, "--bench", name, "512", "4"], check=True, capture_output=True, text=True).stdout)
-prompts = [r["prompt"] for r in rows]
-print(json.dumps({"tool": "aft", "model": name, "problems": n, "seconds": secs, "problems_per_min": round(n * 60 / secs, 2),
-                  "prefill_tokens_per_s": bench["forward_tokens_per_s"], "decode_tokens_per_s": bench["decode_tokens_per_s"],
-                  "decode_fraction_of_bandwidth_bound": bench["decode_fraction_of_bandwidth_bound"]}), flush=True)
+# aft: its own eval (which also writes the prompts, so the others get byte-identical ones), in f32
+# and with precision=bf16, with lm-eval's per-problem shots and with shots=fixed (one shared prefix).
+prompts = None
+for precision, shots in [("f32", "5"), ("bf16", "5"), ("f32", "fixed"), ("bf16", "fixed")]:
+    with tempfile.TemporaryDirectory() as tmp:
+        log = f"{tmp}/g.jsonl"
+        out = subprocess.run([AFT, "-e", f'load {name} precision={precision}; eval gsm8k limit={n} shots={shots} log="{log}"'],
+                             check=True, capture_output=True, text=True).stdout
+        if "not available" in out:
+            print(json.dumps({"tool": f"aft ({precision})", "skipped": "precision=bf16 is not available on this CPU"}), flush=True)
+            continue
+        rows = [json.loads(l) for l in open(log)]
+    if prompts is None:
+        prompts = [r["prompt"] for r in rows]
+    secs = float(re.search(r"([0-9.]+) s, ([0-9.]+) problems/min", out).group(1))
+    row = {"tool": f"aft ({precision}, batched)", "model": name, "problems": n, "shots": shots, "seconds": secs,
+           "problems_per_min": round(n * 60 / secs, 2),
+           "flexible_exact_match": round(sum(r["exact_match_flexible"] for r in rows) / len(rows), 3)}
+    if shots == "5":
+        # Prefill and single-stream decode on their own (aft --bench: one 512-token forward; 64 greedy steps).
+        bench = json.loads(subprocess.run([AFT, "--bench", name, "512", "4", precision], check=True, capture_output=True, text=True).stdout)
+        row.update({"prefill_tokens_per_s": bench["forward_tokens_per_s"], "decode_tokens_per_s": bench["decode_tokens_per_s"],
+                    "decode_fraction_of_bandwidth_bound": bench["decode_fraction_of_bandwidth_bound"],
+                    "read_bandwidth_gb_per_s": bench["read_bandwidth_gb_per_s"]})
+    print(json.dumps(row), flush=True)
 
 try:
     from llama_cpp import Llama
@@ -46,6 +60,7 @@ try:
     t0 = time.time()
     for _ in range(64): llm.eval([llm.sample(temp=0.0)])
     dec = 64 / (time.time() - t0)
+    llm.close()   # now, not at interpreter exit (its destructor fails once the module is torn down)
     print(json.dumps({"tool": "llama.cpp", "model": name, "problems": n, "seconds": round(secs, 1),
                       "problems_per_min": round(n * 60 / secs, 2), "prefill_tokens_per_s": round(pre, 1),
                       "decode_tokens_per_s": round(dec, 1)}), flush=True)
