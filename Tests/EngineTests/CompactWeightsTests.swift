@@ -104,6 +104,10 @@ final class CompactWeightsTests: XCTestCase {
             XCTAssertTrue(s.hasPrefix("not enough memory: smollm2-135m needs 0."), s)
             XCTAssertTrue(s.contains("weights=compact keeps them as stored"), s)
         }
+        // bf16 (about 0.27 GB) does not fit either; compact in f32 precision would.
+        XCTAssertThrowsError(try LanguageModel(name: "smollm2-135m", weights: .mode(.bf16), available: 150_000_000)) { e in
+            XCTAssertTrue("\(e)".contains("for its bf16 weights alone") && "\(e)".contains("precision=f32 with weights=compact keeps them as stored"), "\(e)")
+        }
         XCTAssertThrowsError(try LanguageModel(name: "smollm2-135m", weights: .mode(.compact), available: 10_000_000)) { e in
             XCTAssertTrue("\(e)".contains("a smaller or more quantised model would fit"), "\(e)")
         }

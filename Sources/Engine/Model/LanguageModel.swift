@@ -32,7 +32,8 @@ public final class LanguageModel {
             }
             if let avail = available, fp.bytes(mode) > avail {
                 var what = "\(name) needs \(gb(fp.bytes(mode))) for its \(mode.rawValue) weights alone, and \(gb(avail)) of memory is available"
-                if mode != .compact && fp.compactBytes <= avail { what += "; weights=compact keeps them as stored (\(gb(fp.compactBytes))) with the same results" }
+                if mode == .f32 && fp.compactBytes <= avail { what += "; weights=compact keeps them as stored (\(gb(fp.compactBytes))) with the same results" }
+                else if mode == .bf16 && fp.compactBytes <= avail { what += "; precision=f32 with weights=compact keeps them as stored (\(gb(fp.compactBytes)))" }
                 else { what += "; a smaller or more quantised model would fit" }
                 throw EngineError.insufficientMemory(what)
             }
