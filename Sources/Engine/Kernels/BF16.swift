@@ -51,9 +51,9 @@ public enum BF16 {
     static func gemm(_ a: UnsafePointer<Float>, lda: Int, _ w: UnsafePointer<UInt16>, ldw: Int, transposed: Bool,
                      _ c: UnsafeMutablePointer<Float>, ldc: Int, m: Int, n: Int, k: Int) {
         guard m > 0, n > 0 else { return }
-        var ab = [UInt16](repeating: 0, count: m * k)
-        ab.withUnsafeMutableBufferPointer { p in
+        let ab = [UInt16](unsafeUninitializedCapacity: m * k) { p, count in
             for r in 0..<m { aft_f32_to_bf16(a + r * lda, p.baseAddress! + r * k, k) }
+            count = m * k
         }
         ab.withUnsafeBufferPointer { abp in
             let ap = abp.baseAddress!

@@ -6,14 +6,7 @@ enum Backward {
     static func linearInput(_ dy: [Float], _ L: Linear, rows T: Int) -> [Float] {
         var dx = [Float](repeating: 0, count: T * L.inDim)
         dy.withUnsafeBufferPointer { g in dx.withUnsafeMutableBufferPointer { o in
-            if L.w.withBF16({ w in
-                BF16.gemm(g.baseAddress!, lda: L.outDim, w, ldw: L.inDim, transposed: false, o.baseAddress!, ldc: L.inDim,
-                          m: T, n: L.inDim, k: L.outDim)
-            }) != nil { return }
-            L.w.withFloats { w in
-                BLAS.gemm(g.baseAddress!, lda: L.outDim, w, ldb: L.inDim, transB: false, o.baseAddress!, ldc: L.inDim,
-                          m: T, n: L.inDim, k: L.outDim)
-            }
+            L.w.multiplyLeft(g.baseAddress!, lda: L.outDim, m: T, into: o.baseAddress!, ldc: L.inDim)
         } }
         return dx
     }

@@ -127,6 +127,13 @@ public struct WeightMatrix {
         }
     }
 
+    /// c[m, cols] = g[m, rows] · W (row strides lda and ldc): an input gradient, in the matrix's own
+    /// precision (bf16 as stored; compact dequantised whole, then the very sgemm f32 gets).
+    func multiplyLeft(_ g: UnsafePointer<Float>, lda: Int, m: Int, into c: UnsafeMutablePointer<Float>, ldc: Int) {
+        if withBF16({ BF16.gemm(g, lda: lda, $0, ldw: cols, transposed: false, c, ldc: ldc, m: m, n: cols, k: rows) }) != nil { return }
+        withFloats { BLAS.gemm(g, lda: lda, $0, ldb: cols, transB: false, c, ldc: ldc, m: m, n: cols, k: rows) }
+    }
+
     /// `product(x, m, c, ldc, fewRows)`: c[m, count] (row stride ldc) = x[m, cols] · panelᵀ, for one panel.
     /// With `fewRows`, f32 panels of at most `BLAS.fewRows` input rows stream the weights
     /// (`Kernels.fewRowsLinear`) instead of calling sgemm.

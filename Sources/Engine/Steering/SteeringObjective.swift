@@ -81,14 +81,8 @@ extension Transformer {
         let w = head ?? embed
         var dSel = [Float](repeating: 0, count: rows.count * d)
         logits.withUnsafeBufferPointer { g in dSel.withUnsafeMutableBufferPointer { o in
-            if w.withBF16({ wb in
-                BF16.gemm(g.baseAddress!, lda: V, wb, ldw: d, transposed: false, o.baseAddress!, ldc: d, m: rows.count, n: d, k: V)
-            }) != nil {
-                // bf16 head: multiplied as stored.
-            } else if !w.isPacked || w.rows * w.cols <= Transformer.wholeScratchLimit {
-                w.withFloats { wb in
-                    BLAS.gemm(g.baseAddress!, lda: V, wb, ldb: d, transB: false, o.baseAddress!, ldc: d, m: rows.count, n: d, k: V)
-                }
+            if !w.isPacked || w.rows * w.cols <= Transformer.wholeScratchLimit {
+                w.multiplyLeft(g.baseAddress!, lda: V, m: rows.count, into: o.baseAddress!, ldc: d)
             } else {
                 // A compact head too large to dequantise whole: accumulated over vocabulary panels
                 // (the same sum in another order: equal to the f32 gradient up to rounding).
