@@ -29,13 +29,14 @@ let package = Package(
         // libzmq.pc pulls in Kerberos include flags SwiftPM refuses; zmq.h is in /usr/include anyway.
         .systemLibrary(name: "CZMQ", providers: [.apt(["libzmq3-dev"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
-        // bf16 GEMMs (`precision=bf16`) through oneDNN's matmul primitive (libdnnl-dev, OpenMP threads).
-        .target(name: "CBF16", cSettings: [.unsafeFlags(["-O2"])],
+        // oneDNN's matmul primitive (libdnnl-dev, OpenMP threads): bf16 GEMMs (`precision=bf16`) and
+        // f32 GEMMs over weights packed once for generation.
+        .target(name: "CDNNL", cSettings: [.unsafeFlags(["-O2"])],
                 linkerSettings: [.linkedLibrary("dnnl"), .linkedLibrary("gomp")]),
         // Engine is compiled with bounds and overflow checks (-O): user input must never reach
         // undefined behaviour. Hot loops work on unsafe buffer pointers over shapes the readers
         // validated, so the checks cost ~nothing there (scripts/bench_against measures it).
-        .target(name: "Engine", dependencies: ["COpenBLAS", "CBF16"],
+        .target(name: "Engine", dependencies: ["COpenBLAS", "CDNNL"],
                 swiftSettings: [.unsafeFlags(vectorFlags)]),
         .target(name: "Lang", dependencies: ["Engine"]),
         .executableTarget(name: "AFTShell", dependencies: ["Engine", "Lang", "CEditLine", "CZMQ", "CCrypto"]),

@@ -4,8 +4,12 @@ import XCTest
 /// Greedy generation on the tiny models of every architecture: batched, continuous decoding over
 /// KV caches equals recomputing the whole sequence for every new token.
 final class GenerationTests: XCTestCase {
-    /// Greedy continuation by brute force: a full forward over prompt + generated for each token.
     func naive(_ m: LanguageModel, _ prompt: [Int], _ n: Int, steering: SteeringSet = []) -> [Int] {
+        GenerationTests.naive(m, prompt, n, steering: steering)
+    }
+
+    /// Greedy continuation by brute force: a full forward over prompt + generated for each token.
+    static func naive(_ m: LanguageModel, _ prompt: [Int], _ n: Int, steering: SteeringSet = []) -> [Int] {
         var toks = prompt, out: [Int] = []
         for _ in 0..<n {
             let tf = m.transformer

@@ -23,8 +23,13 @@ public struct Generation: Equatable {
 }
 
 /// Greedy decoding with per-sequence KV caches and continuous batching: prompts are prefilled
-/// and decoded together, each step's GEMMs have one row per live sequence (plus the prompts being
-/// prefilled), and a finished sequence's slot goes to the next prompt at once.
+/// and decoded together, each step's GEMMs have one row per live sequence plus a chunk of the
+/// prompts being prefilled, and a finished sequence's slot goes to the next prompt at once.
+///
+/// Prompts go in by chunks (`prefillChunk` tokens a step), so every step while prompts remain
+/// carries both prompt rows and the decoding rows: the decoding rows then ride in GEMMs of a few
+/// hundred rows, which run near the CPU's peak, rather than in steps of a few rows that are bound by
+/// reading the weights.
 ///
 /// Every step runs the model's one block function over `.cached` spans; steering vectors are added
 /// after their blocks at every prompt and generated position.
@@ -32,12 +37,18 @@ public final class Generator {
     public let model: LanguageModel
     /// Vectors added after their blocks (−1: to the embeddings) at every position.
     public var steering: SteeringSet = []
-    /// Sequences decoded together (rows of a decode step).
-    public var maxBatch = 16
+    /// Sequences live at once at most (decoding, or with their prompt going in); fewer when their
+    /// KV caches would pass `cacheBudgetBytes`.
+    public var maxBatch = 64
+    /// Bytes the live sequences' KV caches may take together (bounds `maxBatch` for long prompts).
+    public var cacheBudgetBytes = 3 << 30
     /// A common prompt prefix at least this long is run once and shared (see `generate`).
     public var minSharedPrefix = 16
-    /// Prompt tokens prefilled in one step at most (a longer prompt still goes in whole).
-    public var maxPrefillTokens = 2048
+    /// Prompt tokens run in one step at most; a longer prompt goes in over several steps.
+    public var prefillChunk = 256
+    /// Batched generation (more than one prompt) over f32 weights multiplies by packed copies of
+    /// them (`Transformer.packForGeneration`), when memory allows; `AFT_NO_PACK=1` turns it off.
+    public var packWeights = ProcessInfo.processInfo.environment["AFT_NO_PACK"] == nil
     /// `AFT_GEN_TRACE=1`: each step's rows, sequences and milliseconds on stderr (where time goes: prefill or decode).
     let trace = ProcessInfo.processInfo.environment["AFT_GEN_TRACE"] != nil
     /// Token ids that end a sequence.
@@ -52,15 +63,22 @@ public final class Generator {
     final class Slot {
         let index: Int, cache: KVCache, promptCount: Int
         var tokens: [Int] = []
-        var next: [Int]            // tokens to run this step (the prompt, then one token)
+        /// Prompt tokens not yet run (they go in by chunks), then empty.
+        var pending: ArraySlice<Int>
+        /// The last token produced, run in the next step once the prompt is in.
+        var last = 0
+        /// Tokens run in this step.
+        var step: [Int] = []
         var text = ""
         /// Characters of `text` already streamed.
         var streamed = 0
-        /// A sequence whose cache already holds the first `prefix.length` prompt tokens (a copy of `prefix`).
-        init(index: Int, prompt: [Int], config: ModelConfig, prefix: KVCache?) {
+        /// A sequence whose cache already holds the first `prefix.length` prompt tokens (a copy of
+        /// `prefix`); its cache grows to `prompt.count + maxTokens` rows at most.
+        init(index: Int, prompt: [Int], maxTokens: Int, config: ModelConfig, prefix: KVCache?) {
             self.index = index; promptCount = prompt.count
             cache = prefix?.copy() ?? KVCache(config: config)
-            next = Array(prompt[cache.length...])
+            cache.maxRows = prompt.count + maxTokens
+            pending = prompt[cache.length...]
         }
     }
 
@@ -88,6 +106,7 @@ public final class Generator {
                          onFinish: (Generation) -> Void = { _ in }) throws -> [Generation] {
         try checkLengths(prompts, maxTokens: maxTokens)
         let tf = model.transformer, c = model.config, d = c.hidden
+        let packed = packWeights && prompts.count > 1 && tf.packForGeneration()
         // Prompts that share a long token prefix (one fixed set of few-shot examples): the prefix
         // runs once and every sequence's cache starts as a copy of it.
         var prefix: KVCache? = nil
@@ -95,80 +114,104 @@ public final class Generator {
         if prompts.count > 1 && shared >= minSharedPrefix {
             let pc = KVCache(config: c), pos = Array(0..<shared)
             _ = forward(Array(prompts[0][0..<shared]), positions: pos,
-                        spans: [CacheSpan(cache: pc, positions: pos, segments: [Int](repeating: 0, count: shared))])
+                        spans: [CacheSpan(cache: pc, positions: pos, segments: [Int](repeating: 0, count: shared))], packed: packed)
             pc.commit(shared)
             prefix = pc
         }
         var done = [Generation?](repeating: nil, count: prompts.count)
         var live: [Slot] = []
         var nextPrompt = 0
+        let batch = batchLimit(prompts, maxTokens: maxTokens)
         while nextPrompt < prompts.count || !live.isEmpty {
             if shouldStop() { break }
-            // Admit prompts while there are free slots and prefill room this step.
-            var prefill = 0
-            func own(_ i: Int) -> Int { prompts[i].count - (prefix?.length ?? 0) }
-            while nextPrompt < prompts.count && live.count < maxBatch
-                    && (prefill == 0 || prefill + own(nextPrompt) <= maxPrefillTokens) {
-                prefill += own(nextPrompt)
-                live.append(Slot(index: nextPrompt, prompt: prompts[nextPrompt], config: c, prefix: prefix))
+            // Admit prompts while slots are free and the prompts already in leave less than a
+            // step's chunk to prefill.
+            var queued = live.reduce(0) { $0 + $1.pending.count }
+            while nextPrompt < prompts.count && live.count < batch && queued < prefillChunk {
+                let s = Slot(index: nextPrompt, prompt: prompts[nextPrompt], maxTokens: maxTokens, config: c, prefix: prefix)
+                queued += s.pending.count
+                live.append(s)
                 nextPrompt += 1
             }
-            // One forward over every live sequence's new tokens.
-            var tokens: [Int] = [], positions: [Int] = [], spans: [CacheSpan] = []
+            // One forward over a token of every decoding sequence and the next chunk of the
+            // prompts going in (in the order they came).
+            var room = prefillChunk
+            var tokens: [Int] = [], positions: [Int] = [], spans: [CacheSpan] = [], running: [Slot] = []
             for s in live {
-                let pos = (0..<s.next.count).map { s.cache.length + $0 }
-                tokens += s.next; positions += pos
+                if s.pending.isEmpty { s.step = [s.last] } else {
+                    let n = min(s.pending.count, room)
+                    room -= n
+                    s.step = Array(s.pending.prefix(n))
+                }
+                guard !s.step.isEmpty else { continue }
+                let pos = (0..<s.step.count).map { s.cache.length + $0 }
+                tokens += s.step; positions += pos; running.append(s)
                 spans.append(CacheSpan(cache: s.cache, positions: pos, segments: [Int](repeating: 0, count: pos.count)))
             }
             let tStep = Date()
             defer { if trace { FileHandle.standardError.write(Data("step rows \(tokens.count) seqs \(spans.count) \(String(format: "%.1f", Date().timeIntervalSince(tStep) * 1000)) ms\n".utf8)) } }
-            let x = forward(tokens, positions: positions, spans: spans)
-            // The last row of each span predicts the sequence's next token.
-            var lastRows: [Int] = [], r = 0
-            for s in live { r += s.next.count; lastRows.append(r - 1); s.cache.commit(s.next.count) }
-            let last = Kernels.gatherRows(x, lastRows, width: d)
-            let hidden = tf.normed(tf.finalNorm, last, rows: live.count, d: d)
-            let picks = tf.greedy(hidden: hidden, rows: live.count)
-            var still: [Slot] = []
-            for (s, tok) in zip(live, picks) {
-                var reason: StopReason? = nil
-                if eos.contains(tok) { reason = .eos; emit(s, s.text, final: true, onText) } else {
-                    s.tokens.append(tok)
-                    let full = model.tokenizer.decode(s.tokens, skipSpecial: true)
-                    if let (cut, seq) = Generator.firstStop(in: full, stop) {
-                        reason = .stopSequence(seq)
-                        emit(s, String(full[..<cut]), final: true, onText)
-                    } else {
-                        if s.tokens.count >= maxTokens { reason = .maxTokens }
-                        emit(s, full, final: reason != nil, onText)
+            let x = forward(tokens, positions: positions, spans: spans, packed: packed)
+            // The last row of a span that ends its prompt, or decodes, predicts the next token.
+            var lastRows: [Int] = [], picking: [Slot] = [], r = 0
+            for s in running {
+                r += s.step.count
+                s.cache.commit(s.step.count)
+                if !s.pending.isEmpty { s.pending = s.pending.dropFirst(s.step.count) }
+                if s.pending.isEmpty { lastRows.append(r - 1); picking.append(s) }
+            }
+            var finished = Set<Int>()
+            if !picking.isEmpty {
+                let last = Kernels.gatherRows(x, lastRows, width: d)
+                let hidden = tf.normed(tf.finalNorm, last, rows: picking.count, d: d)
+                let picks = tf.greedy(hidden: hidden, rows: picking.count, packed: packed)
+                for (s, tok) in zip(picking, picks) {
+                    var reason: StopReason? = nil
+                    if eos.contains(tok) { reason = .eos; emit(s, s.text, final: true, onText) } else {
+                        s.tokens.append(tok)
+                        let full = model.tokenizer.decode(s.tokens, skipSpecial: true)
+                        if let (cut, seq) = Generator.firstStop(in: full, stop) {
+                            reason = .stopSequence(seq)
+                            emit(s, String(full[..<cut]), final: true, onText)
+                        } else {
+                            if s.tokens.count >= maxTokens { reason = .maxTokens }
+                            emit(s, full, final: reason != nil, onText)
+                        }
+                        s.last = tok
                     }
-                    s.next = [tok]
-                }
-                if let reason = reason {
-                    let g = Generation(index: s.index, promptTokens: s.promptCount, tokens: s.tokens, text: s.text, stop: reason)
-                    done[s.index] = g
-                    onFinish(g)
-                } else {
-                    still.append(s)
+                    if let reason = reason {
+                        let g = Generation(index: s.index, promptTokens: s.promptCount, tokens: s.tokens, text: s.text, stop: reason)
+                        done[s.index] = g
+                        finished.insert(s.index)
+                        onFinish(g)
+                    }
                 }
             }
-            live = still
+            live.removeAll { finished.contains($0.index) }
         }
         var out: [Generation] = []
         for g in done { guard let g = g else { break }; out.append(g) }
         return out
     }
 
-    /// The last blocks' output [rows, hidden] for `tokens` continuing the spans' caches, steering applied.
-    func forward(_ tokens: [Int], positions: [Int], spans: [CacheSpan]) -> [Float] {
+    /// The last blocks' output [rows, hidden] for `tokens` continuing the spans' caches, steering
+    /// applied; `packed`: by the weights' packed copies.
+    func forward(_ tokens: [Int], positions: [Int], spans: [CacheSpan], packed: Bool = false) -> [Float] {
         let tf = model.transformer
         var x = tf.embed(tokens: tokens, positions: positions)
         Transformer.add(steering, at: -1, to: &x)
         for l in 0..<model.config.layers {
-            x = tf.blockForward(l, x, .cached(spans), record: false).0
+            x = tf.blockForward(l, x, .cached(spans), record: false, packed: packed).0
             Transformer.add(steering, at: l, to: &x)
         }
         return x
+    }
+
+    /// Sequences live at once: `maxBatch`, fewer when that many caches of the longest prompt plus
+    /// `maxTokens` rows would pass `cacheBudgetBytes`.
+    func batchLimit(_ prompts: [[Int]], maxTokens: Int) -> Int {
+        let rows = (prompts.map { $0.count }.max() ?? 0) + maxTokens
+        let perSequence = max(1, rows * KVCache.bytesPerRow(model.config))
+        return max(1, min(maxBatch, cacheBudgetBytes / perSequence))
     }
 
     /// Length of the token prefix every prompt shares, leaving each at least one token of its own.
@@ -206,14 +249,42 @@ public final class Generator {
 }
 
 extension Transformer {
-    /// The highest-scoring token of each of `rows` final hidden states [rows, hidden] (the first on a tie, as torch's argmax).
-    public func greedy(hidden: [Float], rows: Int) -> [Int] {
+    /// The highest-scoring token of each of `rows` final hidden states [rows, hidden] (the first on
+    /// a tie, as torch's argmax); `packed`: the logits by the head's packed copy when it has one.
+    public func greedy(hidden: [Float], rows: Int, packed: Bool = false) -> [Int] {
         let V = config.vocabSize
-        let lg = logits(hidden: hidden, rows: Array(0..<rows))
+        let lg = (packed ? packedLogits(hidden: hidden, rows: rows) : nil) ?? logits(hidden: hidden, rows: Array(0..<rows))
         return (0..<rows).map { r in
             var best = 0, bv = -Float.infinity
             for j in 0..<V where lg[r * V + j] > bv { bv = lg[r * V + j]; best = j }
             return best
         }
+    }
+
+    /// Logits [rows, vocab] of `hidden` [rows, hidden] by the head's packed copy; nil when it has none.
+    func packedLogits(hidden: [Float], rows: Int) -> [Float]? {
+        guard let p = (head ?? embed).prepared.packed else { return nil }
+        let V = config.vocabSize
+        var out = [Float](repeating: 0, count: rows * V)
+        let ok = hidden.withUnsafeBufferPointer { h in
+            out.withUnsafeMutableBufferPointer { p.multiply(h.baseAddress!, m: rows, $0.baseAddress!, ldc: V) }
+        }
+        guard ok else { return nil }
+        if let hb = headBias { for r in 0..<rows { for j in 0..<V { out[r * V + j] += hb[j] } } }
+        return out
+    }
+
+    /// Packs every dense f32 matrix a generation step multiplies by (the blocks' linear layers and
+    /// the head) for `PackedF32` products, when MemAvailable leaves a gigabyte and half again to
+    /// spare: as many bytes again as those weights, kept with the model. Returns whether they are
+    /// packed (false for compact or bf16 weights, short memory, or a oneDNN failure).
+    public func packForGeneration() -> Bool {
+        var matrices = blocks.flatMap { b in [b.q, b.k, b.v, b.o, b.up, b.down].map(\.w) + (b.gate.map { [$0.w] } ?? []) }
+        matrices.append(head ?? embed)
+        let need = matrices.reduce(0) { $0 + $1.packF32Bytes }
+        if need > 0 {
+            guard let free = SystemMemory.availableBytes(), free >= need + need / 2 + (1 << 30) else { return false }
+        }
+        return matrices.allSatisfy { $0.packF32() != nil }
     }
 }

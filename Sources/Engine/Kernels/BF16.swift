@@ -1,4 +1,4 @@
-import CBF16
+import CDNNL
 import Foundation
 
 /// The precision of the large GEMMs (the linear layers and the head).

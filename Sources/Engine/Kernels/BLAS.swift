@@ -25,10 +25,12 @@ public enum BLAS {
 
     /// y[T, out] = x[T, in] · W[out, in]ᵀ (+ bias[out]); a compact W is dequantised whole into a
     /// scratch first, so the GEMM is the very call the f32 weights get (bit-identical results);
-    /// a bf16 W is multiplied in bf16.
+    /// a bf16 W is multiplied in bf16. With `packed`, W's packed copy is used when it has one
+    /// (`WeightMatrix.packF32`: generation), otherwise the same calls as without.
     public static func linear(_ x: UnsafePointer<Float>, rows: Int, inDim: Int, weight: WeightMatrix, bias: [Float]?,
-                              outDim: Int, into y: UnsafeMutablePointer<Float>) {
-        if weight.withBF16({ w in
+                              outDim: Int, into y: UnsafeMutablePointer<Float>, packed: Bool = false) {
+        let byPacked = packed && weight.prepared.packed?.multiply(x, m: rows, y, ldc: outDim) == true
+        if !byPacked, weight.withBF16({ w in
             BF16.gemm(x, lda: inDim, w, ldw: inDim, transposed: true, y, ldc: outDim, m: rows, n: outDim, k: inDim)
         }) == nil { weight.withFloats { w in
             if rows <= fewRows {

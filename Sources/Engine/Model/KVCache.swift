@@ -7,6 +7,11 @@ public final class KVCache {
     var k: [[Float]], v: [[Float]]
     public private(set) var length = 0
     var capacity = 0
+    /// Rows this cache will ever hold, when known (a prompt plus its new tokens): growth stops there.
+    var maxRows: Int?
+
+    /// Bytes of K and V one token takes over all layers (f32).
+    static func bytesPerRow(_ config: ModelConfig) -> Int { 2 * config.layers * config.kvDim * 4 }
 
     public init(config: ModelConfig) {
         layers = config.layers; kvDim = config.kvDim
@@ -15,7 +20,8 @@ public final class KVCache {
 
     func reserve(_ n: Int) {
         guard n > capacity else { return }
-        let cap = max(n, capacity * 2, 64)
+        // Geometric growth (a quarter more each time), not past `maxRows`.
+        let cap = max(n, min(capacity + capacity / 4 + 64, maxRows ?? .max))
         for l in 0..<layers {
             k[l].append(contentsOf: [Float](repeating: 0, count: (cap - capacity) * kvDim))
             v[l].append(contentsOf: [Float](repeating: 0, count: (cap - capacity) * kvDim))
@@ -28,7 +34,7 @@ public final class KVCache {
     /// A cache holding the same rows; the arrays are copied only when one of the two writes.
     public func copy() -> KVCache {
         let c = KVCache(layers: layers, kvDim: kvDim)
-        c.k = k; c.v = v; c.length = length; c.capacity = capacity
+        c.k = k; c.v = v; c.length = length; c.capacity = capacity; c.maxRows = maxRows
         return c
     }
 

@@ -33,11 +33,11 @@ public struct CacheSpan {
 }
 
 extension Transformer {
-    /// y[T, out] = x[T, in] · Wᵀ (+ b).
-    func lin(_ x: [Float], _ L: Linear, rows T: Int) -> [Float] {
+    /// y[T, out] = x[T, in] · Wᵀ (+ b); `packed`: by W's packed copy when it has one (generation).
+    func lin(_ x: [Float], _ L: Linear, rows T: Int, packed: Bool = false) -> [Float] {
         x.withUnsafeBufferPointer { xb in
             Kernels.filled(T * L.outDim) { y in
-                BLAS.linear(xb.baseAddress!, rows: T, inDim: L.inDim, weight: L.w, bias: L.b, outDim: L.outDim, into: y)
+                BLAS.linear(xb.baseAddress!, rows: T, inDim: L.inDim, weight: L.w, bias: L.b, outDim: L.outDim, into: y, packed: packed)
             }
         }
     }
@@ -70,13 +70,14 @@ extension Transformer {
     ///   - layout: which keys each row attends to (packed sequences, or spans continuing KV caches).
     ///   - keepRows: ascending rows whose output is wanted (not when recording); only they go on past
     ///     attention and the output is [keepRows.count, hidden]. A scoring pass's last block needs only the scored rows.
+    ///   - packed: multiply by the weights' packed copies where they have them (`packForGeneration`).
     func blockForward(_ l: Int, _ xIn: [Float], _ layout: AttentionLayout, record: Bool,
-                      keepRows: [Int]? = nil) -> ([Float], BlockTape?) {
+                      keepRows: [Int]? = nil, packed: Bool = false) -> ([Float], BlockTape?) {
         let c = config, d = c.hidden, hd = c.headDim, blk = blocks[l], f = c.features
         let positions = layout.positions, rowsIn = positions.count
         let h1 = normed(blk.inputNorm, xIn, rows: rowsIn, d: d)
-        var q = lin(h1, blk.q, rows: rowsIn), k = lin(h1, blk.k, rows: rowsIn)
-        let v = lin(h1, blk.v, rows: rowsIn)
+        var q = lin(h1, blk.q, rows: rowsIn, packed: packed), k = lin(h1, blk.k, rows: rowsIn, packed: packed)
+        let v = lin(h1, blk.v, rows: rowsIn, packed: packed)
         // Kept for the tape only: sharing the buffers would make RoPE below copy q and k first.
         let qPre = record ? q : [], kPre = record ? k : []
         if let qn = blk.qNorm, let kn = blk.kNorm {
@@ -93,22 +94,22 @@ extension Transformer {
         let x = keep.map { Kernels.gatherRows(xIn, $0, width: d) } ?? xIn
         if let keep = keep { attn = Kernels.gatherRows(attn, keep, width: c.qDim) }
         let T = keep?.count ?? rowsIn
-        let o = lin(attn, blk.o, rows: T)
+        let o = lin(attn, blk.o, rows: T, packed: packed)
         var x1 = [Float](), h2: [Float], out: [Float], m: [Float]
         var a: [Float] = [], g: [Float] = []
         func mlp(_ h: [Float]) -> [Float] {
-            a = lin(h, blk.up, rows: T)
+            a = lin(h, blk.up, rows: T, packed: packed)
             var z = a
             z.withUnsafeMutableBufferPointer { zb in
                 switch f.mlp {
                 case .gated(let act):
-                    g = lin(h, blk.gate!, rows: T)
+                    g = lin(h, blk.gate!, rows: T, packed: packed)
                     g.withUnsafeBufferPointer { gb in Kernels.gatedActivation(zb.baseAddress!, gate: gb.baseAddress!, zb.count, act) }
                 case .plain(let act):
                     Kernels.activation(zb.baseAddress!, zb.count, act)
                 }
             }
-            return lin(z, blk.down, rows: T)
+            return lin(z, blk.down, rows: T, packed: packed)
         }
         switch f.residual {
         case .sandwich:

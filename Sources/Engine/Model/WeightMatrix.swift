@@ -1,4 +1,4 @@
-import CBF16
+import CDNNL
 import Foundation
 
 /// How a model keeps its weight matrices in memory.
@@ -26,6 +26,8 @@ public struct WeightMatrix {
         case bf16(BF16Values)
     }
     let storage: Storage
+    /// The packed f32 copy generation multiplies by (`packF32()`), once made.
+    let prepared = PreparedWeights()
 
     private init(rows: Int, cols: Int, storage: Storage) { self.rows = rows; self.cols = cols; self.storage = storage }
     public init(dense: [Float], rows: Int, cols: Int) { self.rows = rows; self.cols = cols; storage = .dense(dense) }
@@ -50,6 +52,20 @@ public struct WeightMatrix {
             forEachPanel(panel) { r0, p, n in aft_f32_to_bf16(p, o.baseAddress! + r0 * cols, n * cols) }
         }
         return WeightMatrix(rows: rows, cols: cols, storage: .bf16(BF16Values(out)))
+    }
+
+    /// This dense f32 matrix packed for x · Wᵀ products (`PackedF32`, as many bytes again), made on
+    /// the first call and kept with the matrix; nil for compact and bf16 matrices (never copied).
+    @discardableResult
+    func packF32() -> PackedF32? {
+        guard case .dense(let w) = storage else { return nil }
+        return prepared.packed { w.withUnsafeBufferPointer { PackedF32($0.baseAddress!, rows: rows, cols: cols, parts: BLAS.threads) } }
+    }
+
+    /// Bytes `packF32()` would add (0 when the matrix is not dense f32, or is packed already).
+    var packF32Bytes: Int {
+        guard case .dense(let w) = storage, prepared.packed == nil else { return 0 }
+        return w.count * 4
     }
 
     /// Kept as the file stores it, dequantised per GEMM.

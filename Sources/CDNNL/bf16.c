@@ -1,5 +1,5 @@
 #include "aft_bf16.h"
-#include <oneapi/dnnl/dnnl.h>
+#include "engine.h"
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,13 +20,6 @@ void aft_bf16_to_f32(const uint16_t *x, float *y, long n) {
     for (long i = 0; i < n; i++) { uint32_t u = (uint32_t)x[i] << 16; memcpy(&y[i], &u, 4); }
 }
 
-// One engine for the process; one stream per thread (a stream is not shared between threads).
-static dnnl_engine_t engine;
-static pthread_once_t engine_once = PTHREAD_ONCE_INIT;
-static dnnl_status_t engine_status = dnnl_runtime_error;
-static void make_engine(void) { engine_status = dnnl_engine_create(&engine, dnnl_cpu, 0); }
-static __thread dnnl_stream_t stream;
-
 // Primitives by (N, K, W's layout and row stride, threads), with M and the row strides of A and C given at run time.
 typedef struct { long n, k, ldw; int transposed, threads; dnnl_primitive_t prim; } cached;
 static cached *cache;
@@ -45,8 +38,9 @@ static dnnl_status_t descs(long M, long N, long K, long lda, long ldw, int trans
 }
 
 static dnnl_status_t primitive_desc(long N, long K, long ldw, int transposed, dnnl_primitive_desc_t *pd) {
-    pthread_once(&engine_once, make_engine);
-    if (engine_status != dnnl_success) return engine_status;
+    dnnl_status_t status;
+    dnnl_engine_t engine = aft_dnnl_engine(&status);
+    if (!engine) return status;
     dnnl_memory_desc_t a, w, c;
     dnnl_status_t s = descs(DNNL_RUNTIME_DIM_VAL, N, K, DNNL_RUNTIME_DIM_VAL, ldw, transposed,
                             DNNL_RUNTIME_DIM_VAL, &a, &w, &c);
@@ -92,7 +86,9 @@ int aft_bf16_matmul(long M, long N, long K, const uint16_t *A, long lda, const u
     dnnl_primitive_t p;
     dnnl_status_t s = primitive(N, K, ldw, transposed, threads, &p);
     if (s != dnnl_success) return (int)s;
-    if (!stream && (s = dnnl_stream_create(&stream, engine, dnnl_stream_default_flags)) != dnnl_success) return (int)s;
+    dnnl_engine_t engine = aft_dnnl_engine(&s);
+    dnnl_stream_t stream = aft_dnnl_stream(&s);
+    if (!engine || !stream) return (int)s;
     dnnl_memory_desc_t a, w, c;
     if ((s = descs(M, N, K, lda, ldw, transposed, ldc, &a, &w, &c)) != dnnl_success) return (int)s;
     dnnl_memory_t am = NULL, wm = NULL, cm = NULL;
