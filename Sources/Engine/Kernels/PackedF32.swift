@@ -5,9 +5,9 @@ import Foundation
 /// CPU's peak from a few rows on (OpenBLAS packs W again on every call, which for a decoding step
 /// of a few dozen rows costs as much as the product).
 ///
-/// The output columns are split into one slice per thread, each packed on its own, so a product runs
-/// the slices side by side, each a single-threaded call reading only its part of W. The packed copy
-/// takes as many bytes as W.
+/// The output columns are split into one slice per thread (`BLAS.threads` when packed), each packed
+/// on its own, so a product runs the slices side by side, each a single-threaded call reading only
+/// its part of W. The packed copy takes as many bytes as W.
 final class PackedF32 {
     let rows: Int, cols: Int
     /// Output columns `first..<first + count` of each slice, and its packed weights.
@@ -48,10 +48,14 @@ final class PackedF32 {
         func run(_ s: (first: Int, count: Int, handle: OpaquePointer)) -> Bool {
             aft_f32_packed_matmul(s.handle, m, x, cols, c + s.first, ldc) == 0
         }
-        if slices.count == 1 { return run(slices[0]) }
+        // Side by side on at most `BLAS.threads` threads (one, inside workers that each have a core).
+        let width = min(slices.count, max(1, BLAS.threads))
+        if width == 1 { return slices.allSatisfy(run) }
         var ok = [Bool](repeating: false, count: slices.count)
         ok.withUnsafeMutableBufferPointer { o in
-            DispatchQueue.concurrentPerform(iterations: slices.count) { i in o[i] = run(slices[i]) }
+            DispatchQueue.concurrentPerform(iterations: width) { t in
+                for i in stride(from: t, to: slices.count, by: width) { o[i] = run(slices[i]) }
+            }
         }
         return !ok.contains(false)
     }
