@@ -67,7 +67,7 @@ final class PackedGenerationTests: XCTestCase {
             func run(_ packed: Bool) -> [Float] {
                 let cache = KVCache(config: m.config), pos = Array(0..<tokens.count)
                 let h = gen.forward(tokens, positions: pos, spans: [CacheSpan(cache: cache, positions: pos, segments: [Int](repeating: 0, count: pos.count))], packed: packed)
-                return tf.packedLogits(hidden: h, rows: tokens.count).map { packed ? $0 : tf.logits(hidden: h, rows: Array(0..<tokens.count)) } ?? []
+                return tf.logits(hidden: h, rows: Array(0..<tokens.count), packed: packed)
             }
             let before = PackedF32.products
             let a = run(true)

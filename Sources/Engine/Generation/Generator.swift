@@ -253,25 +253,12 @@ extension Transformer {
     /// a tie, as torch's argmax); `packed`: the logits by the head's packed copy when it has one.
     public func greedy(hidden: [Float], rows: Int, packed: Bool = false) -> [Int] {
         let V = config.vocabSize
-        let lg = (packed ? packedLogits(hidden: hidden, rows: rows) : nil) ?? logits(hidden: hidden, rows: Array(0..<rows))
+        let lg = logits(hidden: hidden, rows: Array(0..<rows), packed: packed)
         return (0..<rows).map { r in
             var best = 0, bv = -Float.infinity
             for j in 0..<V where lg[r * V + j] > bv { bv = lg[r * V + j]; best = j }
             return best
         }
-    }
-
-    /// Logits [rows, vocab] of `hidden` [rows, hidden] by the head's packed copy; nil when it has none.
-    func packedLogits(hidden: [Float], rows: Int) -> [Float]? {
-        guard let p = (head ?? embed).prepared.packed else { return nil }
-        let V = config.vocabSize
-        var out = [Float](repeating: 0, count: rows * V)
-        let ok = hidden.withUnsafeBufferPointer { h in
-            out.withUnsafeMutableBufferPointer { p.multiply(h.baseAddress!, m: rows, $0.baseAddress!, ldc: V) }
-        }
-        guard ok else { return nil }
-        if let hb = headBias { for r in 0..<rows { for j in 0..<V { out[r * V + j] += hb[j] } } }
-        return out
     }
 
     /// Packs every dense f32 matrix a generation step multiplies by (the blocks' linear layers and

@@ -63,8 +63,9 @@ extension Transformer {
                 pairs.indices.map { pickedRaw[$0] == rowMax[pairSlot[$0]] })
     }
 
-    /// Logits [rows.count, vocab] for the selected rows of final hidden states `hidden` [T, hidden].
-    public func logits(hidden: [Float], rows: [Int]) -> [Float] {
+    /// Logits [rows.count, vocab] for the selected rows of final hidden states `hidden` [T, hidden];
+    /// `packed`: by the head's packed copy when it has one (`packForGeneration`).
+    public func logits(hidden: [Float], rows: [Int], packed: Bool = false) -> [Float] {
         let d = config.hidden, V = config.vocabSize, n = rows.count
         var sel = [Float](repeating: 0, count: n * d)
         for (i, r) in rows.enumerated() { for j in 0..<d { sel[i * d + j] = hidden[r * d + j] } }
@@ -73,8 +74,11 @@ extension Transformer {
         sel.withUnsafeBufferPointer { s in out.withUnsafeMutableBufferPointer { o in
             // A dense head is one panel (a single call over the whole vocabulary); a compact one is
             // dequantised a panel at a time, each multiplied into its columns of the output.
-            w.forEachPanelProduct(w.isPacked ? Transformer.headPanelRows : V) { v0, nc, product in
-                product(s.baseAddress!, n, o.baseAddress! + v0, V, true)
+            let byPacked = packed && w.prepared.packed?.multiply(s.baseAddress!, m: n, o.baseAddress!, ldc: V) == true
+            if !byPacked {
+                w.forEachPanelProduct(w.isPacked ? Transformer.headPanelRows : V) { v0, nc, product in
+                    product(s.baseAddress!, n, o.baseAddress! + v0, V, true)
+                }
             }
             if let hb = headBias { for r in 0..<n { for j in 0..<V { o[r * V + j] += hb[j] } } }
         } }
