@@ -47,7 +47,8 @@ public enum BF16 {
     ///
     /// Runs on `BLAS.threads` threads of our own, each calling oneDNN single-threaded on a slice
     /// (rows of A when there are many, else columns of W): oneDNN's OpenMP threads would spin
-    /// between calls and take the cores the rest of the step (attention, norms) runs on.
+    /// between calls and take the cores the rest of the step (attention, norms) runs on. Up to
+    /// `BLAS.fewRows` rows of a forward product go through `aft_bf16_few_rows` instead.
     static func gemm(_ a: UnsafePointer<Float>, lda: Int, _ w: UnsafePointer<UInt16>, ldw: Int, transposed: Bool,
                      _ c: UnsafeMutablePointer<Float>, ldc: Int, m: Int, n: Int, k: Int) {
         guard m > 0, n > 0 else { return }
@@ -63,6 +64,16 @@ public enum BF16 {
                                         c + rows.lowerBound * ldc + cols.lowerBound, ldc, 1)
                 // Only a model loaded in bf16 gets here, which `support` allowed; a failure now is out of memory.
                 precondition(s == 0, "oneDNN bf16 matmul failed (status \(s)) for [\(rows.count)×\(k)]·[\(k)×\(cols.count)]")
+            }
+            if transposed && m <= BLAS.fewRows {
+                // Decoding: our own kernel streams W once, each thread a band of its rows (oneDNN's
+                // matmul reads it at ~2/3 of the memory bandwidth for a row or two).
+                let threads = max(1, min(BLAS.threads, n / 64)), chunk = ((n + threads - 1) / threads + 3) / 4 * 4
+                DispatchQueue.concurrentPerform(iterations: threads) { t in
+                    let cols = min(n, t * chunk)..<min(n, (t + 1) * chunk)
+                    if !cols.isEmpty { aft_bf16_few_rows(m, cols.count, k, ap, k, w + cols.lowerBound * ldw, ldw, c + cols.lowerBound, ldc) }
+                }
+                return
             }
             let threads = 2 * m * n * k < 1 << 21 ? 1 : max(1, BLAS.threads)
             if threads == 1 { run(0..<m, 0..<n); return }
