@@ -29,6 +29,7 @@ let package = Package(
         // libzmq.pc pulls in Kerberos include flags SwiftPM refuses; zmq.h is in /usr/include anyway.
         .systemLibrary(name: "CZMQ", providers: [.apt(["libzmq3-dev"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CMalloc"),   // glibc's mallopt (no library to link)
         // oneDNN's matmul primitive (libdnnl-dev, OpenMP threads): bf16 GEMMs (`precision=bf16`) and
         // f32 GEMMs over weights packed once for generation.
         .target(name: "CDNNL", cSettings: [.unsafeFlags(["-O2"])],
@@ -39,7 +40,7 @@ let package = Package(
         .target(name: "Engine", dependencies: ["COpenBLAS", "CDNNL"],
                 swiftSettings: [.unsafeFlags(vectorFlags)]),
         .target(name: "Lang", dependencies: ["Engine"]),
-        .executableTarget(name: "AFTShell", dependencies: ["Engine", "Lang", "CEditLine", "CZMQ", "CCrypto"]),
+        .executableTarget(name: "AFTShell", dependencies: ["Engine", "Lang", "CEditLine", "CZMQ", "CCrypto", "CMalloc"]),
         // libFuzzer targets for the language and every file reader (scripts/fuzz TARGET SECONDS);
         // an ordinary build replays inputs (the test run replays the committed corpus).
         .executableTarget(name: "Fuzz", dependencies: ["Lang", "Engine"]),

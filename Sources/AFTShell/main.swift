@@ -5,6 +5,7 @@ import Lang
 let aftVersion = "0.1.0"
 
 ensureFastBLASKernel()
+tuneProcess()
 
 let usage = """
 usage: aft                      start the interactive shell

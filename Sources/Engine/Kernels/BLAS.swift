@@ -12,9 +12,9 @@ public enum BLAS {
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 
-    /// Up to this many rows, `linear` streams the weights itself (`Kernels.fewRowsLinear`) instead
-    /// of calling sgemm, which would pack the whole weight matrix for a handful of rows
-    /// (`AFT_FEW_ROWS=0` turns this off, to compare).
+    /// Up to this many rows, `linear` streams the weights itself (`Kernels.fewRowsLinear`; bf16
+    /// weights: `aft_bf16_few_rows`) instead of calling sgemm or oneDNN, which pack or read the
+    /// weights more slowly for a handful of rows (`AFT_FEW_ROWS=0` turns this off, to compare).
     public static var fewRows = Int(ProcessInfo.processInfo.environment["AFT_FEW_ROWS"] ?? "") ?? 16
 
     /// y[T, out] = x[T, in] · W[out, in]ᵀ (+ bias[out]).
@@ -49,6 +49,19 @@ public enum BLAS {
     public static var threads: Int {
         get { Int(openblas_get_num_threads()) }
         set { openblas_set_num_threads(Int32(newValue)) }
+    }
+
+    /// Makes OpenBLAS's idle threads sleep after 2^`log2Cycles` cycles without work (~20 µs for
+    /// 16) instead of its default 2^28 (~80 ms). aft runs threads of its own between BLAS calls
+    /// (attention heads, packed GEMM slices, bf16 products, scoring workers), and a BLAS thread
+    /// spinning through them takes a core from them. Nothing changes when OPENBLAS_THREAD_TIMEOUT
+    /// is set. Call it before other threads use BLAS.
+    public static func shortenThreadTimeout(log2Cycles: Int = 16) {
+        guard ProcessInfo.processInfo.environment["OPENBLAS_THREAD_TIMEOUT"] == nil else { return }
+        setenv("OPENBLAS_THREAD_TIMEOUT", String(log2Cycles), 1)
+        openblas_read_env()
+        unsetenv("OPENBLAS_THREAD_TIMEOUT")   // read now; child processes keep their own default
+        _ = blas_thread_shutdown_()           // its threads start again with the new timeout
     }
 
     /// The kernel core OpenBLAS selected at load time (e.g. "SkylakeX", "Haswell").
