@@ -23,6 +23,36 @@ final class GenerationTests: XCTestCase {
         return out
     }
 
+    /// Greedy picks by the vectorised argmax equal a plain scan's: the first of equal maxima (as
+    /// torch's argmax), at any place in a row of any length, NaNs passed over.
+    func testArgmaxIsTheFirstLargest() {
+        func scan(_ x: [Float]) -> Int {
+            var best = 0, bv = -Float.infinity
+            for (j, v) in x.enumerated() where v > bv { bv = v; best = j }
+            return best
+        }
+        var r: UInt64 = 7
+        for n in [1, 5, 15, 16, 17, 31, 32, 33, 100, 1000] {
+            for trial in 0..<20 {
+                var x = (0..<n).map { _ -> Float in r = r &* 6364136223846793005 &+ 1442695040888963407; return Float(Int64(r >> 40) % 50) }
+                if trial % 4 == 1 { x[n - 1] = 99; x[n / 2] = 99 }          // a tie: the earlier one
+                if trial % 4 == 2 { x[Int(r % UInt64(n))] = .nan }         // NaN is passed over
+                if trial % 4 == 3 { x = [Float](repeating: -.infinity, count: n) }
+                let got = x.withUnsafeBufferPointer { Kernels.argmax($0.baseAddress!, n) }
+                XCTAssertEqual(got, scan(x), "n=\(n) trial \(trial)")
+            }
+        }
+        // Through `greedy`, several rows at once (spread over threads): each row's own pick.
+        let m = try? LanguageModel(name: Fixtures.root + "/tiny/" + TinyModelParityTests.architectures[0])
+        if let m = m {
+            let d = m.config.hidden, rows = 5
+            let h = (0..<rows * d).map { Float(($0 * 37) % 23) / 11 - 1 }
+            let lg = m.transformer.logits(hidden: h, rows: Array(0..<rows))
+            let V = m.config.vocabSize
+            XCTAssertEqual(m.transformer.greedy(hidden: h, rows: rows), (0..<rows).map { scan(Array(lg[$0 * V..<($0 + 1) * V])) })
+        } else { XCTFail("tiny fixture did not load") }
+    }
+
     func testBatchedDecodingEqualsRecomputation() throws {
         for fixture in TinyModelParityTests.architectures {
             let m = try LanguageModel(name: Fixtures.root + "/tiny/" + fixture)

@@ -114,7 +114,7 @@ public final class Generator {
         if prompts.count > 1 && shared >= minSharedPrefix {
             let pc = KVCache(config: c), pos = Array(0..<shared)
             _ = forward(Array(prompts[0][0..<shared]), positions: pos,
-                        spans: [CacheSpan(cache: pc, positions: pos, segments: [Int](repeating: 0, count: shared))], packed: packed)
+                        spans: [CacheSpan(cache: pc, positions: pos, segments: [Int](repeating: 0, count: shared))], keepRows: [], packed: packed)
             pc.commit(shared)
             prefix = pc
         }
@@ -150,20 +150,22 @@ public final class Generator {
             }
             let tStep = Date()
             defer { if trace { FileHandle.standardError.write(Data("step rows \(tokens.count) seqs \(spans.count) \(String(format: "%.1f", Date().timeIntervalSince(tStep) * 1000)) ms\n".utf8)) } }
-            let x = forward(tokens, positions: positions, spans: spans, packed: packed)
-            // The last row of a span that ends its prompt, or decodes, predicts the next token.
+            // The last row of a span that ends its prompt, or decodes, predicts the next token:
+            // only those rows go through the last block past attention.
             var lastRows: [Int] = [], picking: [Slot] = [], r = 0
             for s in running {
                 r += s.step.count
+                if s.pending.count <= s.step.count { lastRows.append(r - 1); picking.append(s) }
+            }
+            let last = Profile.time("forward") { forward(tokens, positions: positions, spans: spans, keepRows: lastRows, packed: packed) }
+            for s in running {
                 s.cache.commit(s.step.count)
                 if !s.pending.isEmpty { s.pending = s.pending.dropFirst(s.step.count) }
-                if s.pending.isEmpty { lastRows.append(r - 1); picking.append(s) }
             }
             var finished = Set<Int>()
             if !picking.isEmpty {
-                let last = Kernels.gatherRows(x, lastRows, width: d)
                 let hidden = tf.normed(tf.finalNorm, last, rows: picking.count, d: d)
-                let picks = tf.greedy(hidden: hidden, rows: picking.count, packed: packed)
+                let picks = Profile.time("head") { tf.greedy(hidden: hidden, rows: picking.count, packed: packed) }
                 for (s, tok) in zip(picking, picks) {
                     var reason: StopReason? = nil
                     if eos.contains(tok) { reason = .eos; emit(s, s.text, final: true, onText) } else {
@@ -188,19 +190,22 @@ public final class Generator {
             }
             live.removeAll { finished.contains($0.index) }
         }
+        Profile.report()
         var out: [Generation] = []
         for g in done { guard let g = g else { break }; out.append(g) }
         return out
     }
 
-    /// The last blocks' output [rows, hidden] for `tokens` continuing the spans' caches, steering
-    /// applied; `packed`: by the weights' packed copies.
-    func forward(_ tokens: [Int], positions: [Int], spans: [CacheSpan], packed: Bool = false) -> [Float] {
-        let tf = model.transformer
+    /// The last block's output [rows, hidden] for `tokens` continuing the spans' caches, steering
+    /// applied; `packed`: by the weights' packed copies. With `keepRows` (ascending), only those
+    /// rows' output [keepRows.count, hidden]: the last block runs past attention for them alone
+    /// (every row's keys and values still go into the caches).
+    func forward(_ tokens: [Int], positions: [Int], spans: [CacheSpan], keepRows: [Int]? = nil, packed: Bool = false) -> [Float] {
+        let tf = model.transformer, L = model.config.layers
         var x = tf.embed(tokens: tokens, positions: positions)
         Transformer.add(steering, at: -1, to: &x)
-        for l in 0..<model.config.layers {
-            x = tf.blockForward(l, x, .cached(spans), record: false, packed: packed).0
+        for l in 0..<L {
+            x = tf.blockForward(l, x, .cached(spans), record: false, keepRows: l == L - 1 ? keepRows : nil, packed: packed).0
             Transformer.add(steering, at: l, to: &x)
         }
         return x
@@ -254,11 +259,14 @@ extension Transformer {
     public func greedy(hidden: [Float], rows: Int, packed: Bool = false) -> [Int] {
         let V = config.vocabSize
         let lg = logits(hidden: hidden, rows: Array(0..<rows), packed: packed)
-        return (0..<rows).map { r in
-            var best = 0, bv = -Float.infinity
-            for j in 0..<V where lg[r * V + j] > bv { bv = lg[r * V + j]; best = j }
-            return best
-        }
+        var picks = [Int](repeating: 0, count: rows)
+        lg.withUnsafeBufferPointer { l in picks.withUnsafeMutableBufferPointer { p in
+            let threads = max(1, min(BLAS.threads, rows))
+            DispatchQueue.concurrentPerform(iterations: threads) { t in
+                for r in stride(from: t, to: rows, by: threads) { p[r] = Kernels.argmax(l.baseAddress! + r * V, V) }
+            }
+        } }
+        return picks
     }
 
     /// Packs every dense f32 matrix a generation step multiplies by (the blocks' linear layers and

@@ -43,6 +43,20 @@ extension Kernels {
         return m
     }
 
+    /// The index of the largest of row[0..<n] (the first on a tie, as torch's argmax; NaNs are
+    /// passed over), n ≥ 1: the maximum by 16 lanes, then the first place that holds it.
+    static func argmax(_ row: UnsafePointer<Float>, _ n: Int) -> Int {
+        let m = maxValue(row, n)
+        let raw = UnsafeRawPointer(row), target = SIMD16<Float>(repeating: m)
+        var i = 0
+        while i + 16 <= n {
+            if any(raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self) .== target) { break }
+            i += 16
+        }
+        while i < n && row[i] != m { i += 1 }
+        return i < n ? i : 0
+    }
+
     /// log Σ exp(row[0..<n]), with each 16-lane block's sum accumulated in f64.
     static func logSumExp(_ row: UnsafePointer<Float>, _ n: Int) -> Double {
         logSumExp(row, n, max: maxValue(row, n))

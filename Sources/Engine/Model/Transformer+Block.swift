@@ -75,41 +75,41 @@ extension Transformer {
                       keepRows: [Int]? = nil, packed: Bool = false) -> ([Float], BlockTape?) {
         let c = config, d = c.hidden, hd = c.headDim, blk = blocks[l], f = c.features
         let positions = layout.positions, rowsIn = positions.count
-        let h1 = normed(blk.inputNorm, xIn, rows: rowsIn, d: d)
-        var q = lin(h1, blk.q, rows: rowsIn, packed: packed), k = lin(h1, blk.k, rows: rowsIn, packed: packed)
-        let v = lin(h1, blk.v, rows: rowsIn, packed: packed)
+        let h1 = Profile.time("norm") { normed(blk.inputNorm, xIn, rows: rowsIn, d: d) }
+        var q = Profile.time("qkv") { lin(h1, blk.q, rows: rowsIn, packed: packed) }, k = Profile.time("qkv") { lin(h1, blk.k, rows: rowsIn, packed: packed) }
+        let v = Profile.time("qkv") { lin(h1, blk.v, rows: rowsIn, packed: packed) }
         // Kept for the tape only: sharing the buffers would make RoPE below copy q and k first.
         let qPre = record ? q : [], kPre = record ? k : []
         if let qn = blk.qNorm, let kn = blk.kNorm {
             q = normed(qn, q, rows: rowsIn * c.heads, d: hd); k = normed(kn, k, rows: rowsIn * c.kvHeads, d: hd)
         }
-        if f.positions == .rope && c.rotaryDim > 0 {
+        if f.positions == .rope && c.rotaryDim > 0 { Profile.time("rope") {
             let theta = c.layerIsSliding[l] ? c.ropeLocalTheta : c.ropeTheta
             q.withUnsafeMutableBufferPointer { ropeAt($0.baseAddress!, T: rowsIn, nHeads: c.heads, pos: positions, theta: theta) }
             k.withUnsafeMutableBufferPointer { ropeAt($0.baseAddress!, T: rowsIn, nHeads: c.kvHeads, pos: positions, theta: theta) }
-        }
-        var (attn, probs) = attend(l, q, k, v, layout, record: record)
+        } }
+        var (attn, probs) = Profile.time("attend") { attend(l, q, k, v, layout, record: record) }
         // Rows whose output is wanted go on past attention; the others were needed only as keys and values.
         let keep = record ? nil : keepRows.flatMap { $0.count < rowsIn ? $0 : nil }
         let x = keep.map { Kernels.gatherRows(xIn, $0, width: d) } ?? xIn
         if let keep = keep { attn = Kernels.gatherRows(attn, keep, width: c.qDim) }
         let T = keep?.count ?? rowsIn
-        let o = lin(attn, blk.o, rows: T, packed: packed)
+        let o = Profile.time("o") { lin(attn, blk.o, rows: T, packed: packed) }
         var x1 = [Float](), h2: [Float], out: [Float], m: [Float]
         var a: [Float] = [], g: [Float] = []
         func mlp(_ h: [Float]) -> [Float] {
-            a = lin(h, blk.up, rows: T, packed: packed)
+            a = Profile.time("up") { lin(h, blk.up, rows: T, packed: packed) }
             var z = a
             z.withUnsafeMutableBufferPointer { zb in
                 switch f.mlp {
                 case .gated(let act):
-                    g = lin(h, blk.gate!, rows: T, packed: packed)
-                    g.withUnsafeBufferPointer { gb in Kernels.gatedActivation(zb.baseAddress!, gate: gb.baseAddress!, zb.count, act) }
+                    g = Profile.time("gate") { lin(h, blk.gate!, rows: T, packed: packed) }
+                    Profile.time("act") { g.withUnsafeBufferPointer { gb in Kernels.gatedActivation(zb.baseAddress!, gate: gb.baseAddress!, zb.count, act) } }
                 case .plain(let act):
                     Kernels.activation(zb.baseAddress!, zb.count, act)
                 }
             }
-            return lin(z, blk.down, rows: T, packed: packed)
+            return Profile.time("down") { lin(z, blk.down, rows: T, packed: packed) }
         }
         switch f.residual {
         case .sandwich:
@@ -123,10 +123,10 @@ extension Transformer {
             m = mlp(h2)
             out = Kernels.filled(x.count) { y in for i in 0..<x.count { y[i] = x[i] + o[i] + m[i] } }
         case .sequential:
-            x1 = Kernels.added(x, o)
-            h2 = normed(blk.postAttnNorm!, x1, rows: T, d: d)
+            x1 = Profile.time("residual") { Kernels.added(x, o) }
+            h2 = Profile.time("norm") { normed(blk.postAttnNorm!, x1, rows: T, d: d) }
             m = mlp(h2)
-            out = Kernels.added(x1, m)
+            out = Profile.time("residual") { Kernels.added(x1, m) }
         }
         guard record, case .packed(let seqs) = layout, seqs.count == 1 else { return (out, nil) }
         return (out, BlockTape(x: x, h1: h1, qPre: qPre, kPre: kPre, q: q, k: k, v: v, probs: probs, attn: attn, o: o,
@@ -226,8 +226,9 @@ extension Transformer {
                 // sequences being decoded (a row each, attention bound by reading their caches)
                 // are spread over the cores, each with single-threaded BLAS and its own scores.
                 let decoding = spans.indices.filter { spans[$0].count <= Transformer.decodeRows }
-                for si in spans.indices where spans[si].count > Transformer.decodeRows { run(si, pbase) }
+                Profile.time("attn.prefill") { for si in spans.indices where spans[si].count > Transformer.decodeRows { run(si, pbase) } }
                 let threads = BLAS.threads
+                Profile.time("attn.decode") {
                 if decoding.count > 1 && threads > 1 {
                     BLAS.threads = 1
                     defer { BLAS.threads = threads }
@@ -236,6 +237,7 @@ extension Transformer {
                     }
                 } else {
                     for si in decoding { run(si, pbase) }
+                }
                 }
             }
         } } }
@@ -252,8 +254,10 @@ extension Transformer {
         // What each query sees, worked out once for all heads: 0 where visible, −∞ where not;
         // `span[i]`: keys past the last visible one (causal: at most i + 1) get probability 0 directly.
         var mask = [Float](repeating: 0, count: Ts * L), span = [Int](repeating: 0, count: Ts)
+        Profile.time(Ts > Transformer.decodeRows ? "mask.prefill" : "mask.decode") {
         for i in 0..<Ts {
             for j in 0..<L { if visible(i, j) { span[i] = j + 1 } else { mask[i * L + j] = -.infinity } }
+        }
         }
         // `pbase` [heads, Ts, L] is written in full below: each row's visible span by the softmax, the rest set to 0.
         mask.withUnsafeBufferPointer { mb in
