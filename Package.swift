@@ -34,17 +34,21 @@ let package = Package(
         // f32 GEMMs over weights packed once for generation.
         .target(name: "CDNNL", cSettings: [.unsafeFlags(["-O2"])],
                 linkerSettings: [.linkedLibrary("dnnl"), .linkedLibrary("gomp")]),
+        // Hand-written AVX-512 kernels for decoding's few-row shapes (bf16 weight rows, attention
+        // over a sequence's cache); each is compiled for its instructions alone and called only
+        // when the CPU has them.
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O2"])]),
         // Engine is compiled with bounds and overflow checks (-O): user input must never reach
         // undefined behaviour. Hot loops work on unsafe buffer pointers over shapes the readers
         // validated, so the checks cost ~nothing there (scripts/bench_against measures it).
-        .target(name: "Engine", dependencies: ["COpenBLAS", "CDNNL"],
+        .target(name: "Engine", dependencies: ["COpenBLAS", "CDNNL", "CKernels"],
                 swiftSettings: [.unsafeFlags(vectorFlags)]),
         .target(name: "Lang", dependencies: ["Engine"]),
         .executableTarget(name: "AFTShell", dependencies: ["Engine", "Lang", "CEditLine", "CZMQ", "CCrypto", "CMalloc"]),
         // libFuzzer targets for the language and every file reader (scripts/fuzz TARGET SECONDS);
         // an ordinary build replays inputs (the test run replays the committed corpus).
         .executableTarget(name: "Fuzz", dependencies: ["Lang", "Engine"]),
-        .testTarget(name: "EngineTests", dependencies: ["Engine"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "CKernels"], resources: [.copy("Fixtures")]),
         .testTarget(name: "LangTests", dependencies: ["Lang", "Engine"]),
         .testTarget(name: "AFTShellTests", dependencies: ["AFTShell", "Lang", "Engine"], resources: [.copy("Golden")]),
     ]

@@ -19,12 +19,6 @@ void aft_bf16_to_f32(const uint16_t *x, float *y, long n);
 int aft_bf16_matmul(long M, long N, long K, const uint16_t *A, long lda, const uint16_t *W, long ldw,
                     int transposed, float *C, long ldc, int threads);
 
-/// C[M, N] = A[M, K] * W^T with A bf16 [M, K] (row stride lda), W bf16 [N, K] (row stride ldw), C f32
-/// (row stride ldc), f32 accumulation, on the calling thread: a kernel of our own for a few rows
-/// (decoding), which streams W once. Needs AVX512_BF16 (the caller checks).
-void aft_bf16_few_rows(long M, long N, long K, const uint16_t *A, long lda, const uint16_t *W, long ldw,
-                       float *C, long ldc);
-
 /// The oneDNN implementation a bf16 matmul of this shape would use ("gemm:jit", "brg:avx512_core_bf16", ...),
 /// written into buf; 0 on success.
 int aft_bf16_matmul_impl(long N, long K, int transposed, char *buf, int bufSize);

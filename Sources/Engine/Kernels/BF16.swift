@@ -1,4 +1,5 @@
 import CDNNL
+import CKernels
 import Foundation
 
 /// The precision of the large GEMMs (the linear layers and the head).

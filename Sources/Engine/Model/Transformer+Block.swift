@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// Where a block's attention finds the keys and values its rows attend to.
@@ -262,24 +263,36 @@ extension Transformer {
         // `pbase` [heads, Ts, L] is written in full below: each row's visible span by the softmax, the rest set to 0.
         mask.withUnsafeBufferPointer { mb in
             if Ts <= Transformer.decodeRows {
-                // Decoding: a row or two per sequence. The query heads that share a key/value head
-                // go together (Qwen: 7 per group), so each group is two small GEMMs that read its
-                // keys and values once, rather than one pass over them per head. Head h's scores
-                // for query i are row (h·Ts + i) of `pbase`, as below.
+                // Decoding: a row or two per sequence. Every query head meets a block of keys (then
+                // values) while it is in cache, so the sequence's cache is read once, not once per
+                // head: by our own kernels where the CPU has AVX-512 (sgemm would first copy the
+                // keys into its packed layout), else by two small GEMMs per key/value head (its
+                // query heads together: Qwen, 7). Head h's scores for query i are row (h·Ts + i) of
+                // `pbase`, as below.
                 for i in 0..<Ts {
                     let n = span[i], m = mb.baseAddress! + i * L
-                    for g in 0..<c.kvHeads {
-                        let S = pbase + (g * group * Ts + i) * L
-                        BLAS.gemm(q + i * c.qDim + g * group * hd, lda: hd, k + g * hd, ldb: c.kvDim, transB: true,
-                                  S, ldc: Ts * L, m: group, n: n, k: hd, alpha: scale)
-                        for h in 0..<group {
-                            let row = S + h * Ts * L
-                            for j in 0..<n { row[j] += m[j] }
-                            Kernels.softmax(row, n)
-                            (row + n).update(repeating: 0, count: L - n)
+                    let S = pbase + i * L, qi = q + i * c.qDim, oi = out + i * c.qDim
+                    if Transformer.ownDecodeAttention {
+                        aft_f32_attention_scores(c.heads, group, hd, n, qi, hd, k, c.kvDim, scale, S, Ts * L)
+                    } else {
+                        for g in 0..<c.kvHeads {
+                            BLAS.gemm(qi + g * group * hd, lda: hd, k + g * hd, ldb: c.kvDim, transB: true,
+                                      S + g * group * Ts * L, ldc: Ts * L, m: group, n: n, k: hd, alpha: scale)
                         }
-                        BLAS.gemm(S, lda: Ts * L, v + g * hd, ldb: c.kvDim, transB: false,
-                                  out + i * c.qDim + g * group * hd, ldc: hd, m: group, n: hd, k: n)
+                    }
+                    for h in 0..<c.heads {
+                        let row = S + h * Ts * L
+                        for j in 0..<n { row[j] += m[j] }
+                        Kernels.softmax(row, n)
+                        (row + n).update(repeating: 0, count: L - n)
+                    }
+                    if Transformer.ownDecodeAttention {
+                        aft_f32_attention_mix(c.heads, group, hd, n, S, Ts * L, v, c.kvDim, oi, hd)
+                    } else {
+                        for g in 0..<c.kvHeads {
+                            BLAS.gemm(S + g * group * Ts * L, lda: Ts * L, v + g * hd, ldb: c.kvDim, transB: false,
+                                      oi + g * group * hd, ldc: hd, m: group, n: hd, k: n)
+                        }
                     }
                 }
                 return

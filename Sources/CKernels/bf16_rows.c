@@ -1,4 +1,4 @@
-#include "aft_bf16.h"
+#include "aft_kernels.h"
 #include <immintrin.h>
 
 #define TARGET __attribute__((target("avx512f,avx512bw,avx512bf16")))

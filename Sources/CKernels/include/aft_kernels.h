@@ -1,0 +1,25 @@
+#ifndef AFT_KERNELS_H
+#define AFT_KERNELS_H
+#include <stdint.h>
+
+/// Hand-written AVX-512 kernels for the shapes where the libraries spend more than the work needs
+/// (decoding: a row or a few). Row-major throughout; the caller checks the CPU flags named.
+
+/// C[M, N] = A[M, K] * W^T with A bf16 [M, K] (row stride lda), W bf16 [N, K] (row stride ldw), C f32
+/// (row stride ldc), f32 accumulation, on the calling thread: for a few rows (decoding), streaming W
+/// once. Needs AVX512_BF16.
+void aft_bf16_few_rows(long M, long N, long K, const uint16_t *A, long lda, const uint16_t *W, long ldw,
+                       float *C, long ldc);
+
+/// Attention scores of one query row: s[h * lds + j] = scale * q_h . k_j[g] for H query heads q [H, hd]
+/// (row stride ldq), query head h using key/value head g = h / G, and n keys k [n, (H / G) * hd]
+/// (row stride ldk, head g at column g * hd). Needs AVX512F.
+void aft_f32_attention_scores(long H, long G, long hd, long n, const float *q, long ldq, const float *k, long ldk,
+                              float scale, float *s, long lds);
+
+/// Attention output of one query row: out[h * ldo + d] = sum_j p[h * ldp + j] * v_j[g][d] for H heads,
+/// head h using value head g = h / G of n values v [n, (H / G) * hd] (row stride ldv). Needs AVX512F.
+void aft_f32_attention_mix(long H, long G, long hd, long n, const float *p, long ldp, const float *v, long ldv,
+                           float *out, long ldo);
+
+#endif
