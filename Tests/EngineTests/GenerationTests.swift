@@ -53,6 +53,26 @@ final class GenerationTests: XCTestCase {
         } else { XCTFail("tiny fixture did not load") }
     }
 
+    /// The gated activation of a prefill step's size, split over threads, gives the very values of
+    /// smaller calls (below the split size), for every activation.
+    func testSplitGatedActivationIsTheSameValues() {
+        let n = 300_005
+        let g0 = (0..<n).map { Float(($0 * 7919) % 2001) / 250 - 4 }, z0 = (0..<n).map { Float(($0 * 104_729) % 997) / 500 - 1 }
+        for act in [Activation.silu, .geluTanh, .geluExact] {
+            var whole = z0, parts = z0
+            g0.withUnsafeBufferPointer { g in
+                whole.withUnsafeMutableBufferPointer { Kernels.gatedActivation($0.baseAddress!, gate: g.baseAddress!, n, act) }
+                parts.withUnsafeMutableBufferPointer { z in
+                    for i in stride(from: 0, to: n, by: 1024) {
+                        Kernels.gatedActivation(z.baseAddress! + i, gate: g.baseAddress! + i, min(1024, n - i), act)
+                    }
+                }
+            }
+            XCTAssertEqual(whole, parts, "\(act)")
+            XCTAssertNotEqual(whole, z0)
+        }
+    }
+
     func testBatchedDecodingEqualsRecomputation() throws {
         for fixture in TinyModelParityTests.architectures {
             let m = try LanguageModel(name: Fixtures.root + "/tiny/" + fixture)

@@ -209,8 +209,12 @@ extension Transformer {
                         k.withUnsafeBufferPointer { kb in (kc.baseAddress! + P * kvd).update(from: kb.baseAddress! + r0 * kvd, count: Ts * kvd) }
                         v.withUnsafeBufferPointer { vb in (vc.baseAddress! + P * kvd).update(from: vb.baseAddress! + r0 * kvd, count: Ts * kvd) }
                         // Cache row r holds position r; new row j holds pos[j] and sees rows of its own segment.
+                        // One segment continuing the cache at position P, with no window it could
+                        // pass: row i sees exactly the first P + i + 1 keys (prefill and decoding).
+                        let causal = seg.allSatisfy { $0 == seg.first } && pos.enumerated().allSatisfy { $0.element == P + $0.offset }
+                            && (window ?? Int.max) >= P + Ts
                         attendSpan(qb.baseAddress! + r0 * c.qDim, kc.baseAddress!, vc.baseAddress!, rows: Ts, keys: P + Ts,
-                                   probs: pp, out: ab.baseAddress! + r0 * c.qDim) { i, r in
+                                   probs: pp, out: ab.baseAddress! + r0 * c.qDim, causal: causal) { i, r in
                             let pi = pos[i], kp: Int
                             if r < P { kp = r } else {
                                 let j = r - P
@@ -247,21 +251,39 @@ extension Transformer {
 
     /// Attention of `rows` queries over `keys` keys and values (row strides qDim and kvDim) that
     /// `visible(i, j)` allows; writes every head's output into `out` (stride qDim) and the
-    /// probabilities into `probs` [heads, rows, keys].
+    /// probabilities into `probs` [heads, rows, keys]. `causal`: the caller knows that row i sees
+    /// exactly the first keys − rows + i + 1 keys, and `visible` is not asked.
     func attendSpan(_ q: UnsafePointer<Float>, _ k: UnsafePointer<Float>, _ v: UnsafePointer<Float>, rows Ts: Int, keys L: Int,
-                    probs pbase: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, visible: (Int, Int) -> Bool) {
+                    probs pbase: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, causal: Bool = false,
+                    visible: (Int, Int) -> Bool) {
         let c = config, hd = c.headDim, group = c.heads / c.kvHeads
         let scale = 1 / c.queryPreAttnScalar.squareRoot()
-        // What each query sees, worked out once for all heads: 0 where visible, −∞ where not;
-        // `span[i]`: keys past the last visible one (causal: at most i + 1) get probability 0 directly.
-        var mask = [Float](repeating: 0, count: Ts * L), span = [Int](repeating: 0, count: Ts)
-        Profile.time(Ts > Transformer.decodeRows ? "mask.prefill" : "mask.decode") {
-        for i in 0..<Ts {
-            for j in 0..<L { if visible(i, j) { span[i] = j + 1 } else { mask[i * L + j] = -.infinity } }
-        }
+        // What each query sees, worked out once for all heads. `span[i]`: keys past the last visible
+        // one (causal: at most i + 1) get probability 0 directly. `mask`, only where some key before
+        // that is hidden (other segments, a sliding window): 0 where visible, −∞ where not.
+        var span = [Int](repeating: 0, count: Ts), mask: [Float] = []
+        if causal {
+            for i in 0..<Ts { span[i] = L - Ts + i + 1 }
+        } else {
+            Profile.time(Ts > Transformer.decodeRows ? "mask.prefill" : "mask.decode") {
+                mask = [Float](repeating: 0, count: Ts * L)
+                var holes = false
+                for i in 0..<Ts {
+                    var hiddenBefore = false
+                    for j in 0..<L {
+                        if visible(i, j) { span[i] = j + 1; holes = holes || hiddenBefore } else { mask[i * L + j] = -.infinity; hiddenBefore = true }
+                    }
+                }
+                if !holes { mask = [] }
+            }
         }
         // `pbase` [heads, Ts, L] is written in full below: each row's visible span by the softmax, the rest set to 0.
         mask.withUnsafeBufferPointer { mb in
+            /// Adds row i's mask to its scores (nothing when no key before its span is hidden).
+            func applyMask(_ row: UnsafeMutablePointer<Float>, _ i: Int, _ n: Int) {
+                guard let m = mb.baseAddress, !mb.isEmpty else { return }
+                for j in 0..<n { row[j] += m[i * L + j] }
+            }
             if Ts <= Transformer.decodeRows {
                 // Decoding: a row or two per sequence. Every query head meets a block of keys (then
                 // values) while it is in cache, so the sequence's cache is read once, not once per
@@ -270,8 +292,7 @@ extension Transformer {
                 // query heads together: Qwen, 7). Head h's scores for query i are row (h·Ts + i) of
                 // `pbase`, as below.
                 for i in 0..<Ts {
-                    let n = span[i], m = mb.baseAddress! + i * L
-                    let S = pbase + i * L, qi = q + i * c.qDim, oi = out + i * c.qDim
+                    let n = span[i], S = pbase + i * L, qi = q + i * c.qDim, oi = out + i * c.qDim
                     if Transformer.ownDecodeAttention {
                         aft_f32_attention_scores(c.heads, group, hd, n, qi, hd, k, c.kvDim, scale, S, Ts * L)
                     } else {
@@ -282,7 +303,7 @@ extension Transformer {
                     }
                     for h in 0..<c.heads {
                         let row = S + h * Ts * L
-                        for j in 0..<n { row[j] += m[j] }
+                        applyMask(row, i, n)
                         Kernels.softmax(row, n)
                         (row + n).update(repeating: 0, count: L - n)
                     }
@@ -312,8 +333,8 @@ extension Transformer {
                                   P + i0 * L, ldc: L, m: rows, n: keys, k: hd, alpha: scale)
                     }
                     for i in i0..<i1 {
-                        let row = P + i * L, m = mb.baseAddress! + i * L, n = span[i]
-                        for j in 0..<n { row[j] += m[j] }
+                        let row = P + i * L, n = span[i]
+                        applyMask(row, i, n)
                         Kernels.softmax(row, n)
                         (row + n).update(repeating: 0, count: L - n)
                     }
