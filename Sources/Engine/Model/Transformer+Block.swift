@@ -234,15 +234,15 @@ extension Transformer {
                 Profile.time("attn.prefill") { for si in spans.indices where spans[si].count > Transformer.decodeRows { run(si, pbase) } }
                 let threads = BLAS.threads
                 Profile.time("attn.decode") {
-                if decoding.count > 1 && threads > 1 {
-                    BLAS.threads = 1
-                    defer { BLAS.threads = threads }
-                    DispatchQueue.concurrentPerform(iterations: min(threads, decoding.count)) { t in
-                        for idx in stride(from: t, to: decoding.count, by: threads) { run(decoding[idx], pbase + t * c.heads * decodeArea) }
+                    if decoding.count > 1 && threads > 1 {
+                        BLAS.threads = 1
+                        defer { BLAS.threads = threads }
+                        DispatchQueue.concurrentPerform(iterations: min(threads, decoding.count)) { t in
+                            for idx in stride(from: t, to: decoding.count, by: threads) { run(decoding[idx], pbase + t * c.heads * decodeArea) }
+                        }
+                    } else {
+                        for si in decoding { run(si, pbase) }
                     }
-                } else {
-                    for si in decoding { run(si, pbase) }
-                }
                 }
             }
         } } }
@@ -265,7 +265,7 @@ extension Transformer {
         if causal {
             for i in 0..<Ts { span[i] = L - Ts + i + 1 }
         } else {
-            Profile.time(Ts > Transformer.decodeRows ? "mask.prefill" : "mask.decode") {
+            Profile.time("mask") {
                 mask = [Float](repeating: 0, count: Ts * L)
                 var holes = false
                 for i in 0..<Ts {

@@ -74,7 +74,7 @@ public final class Transformer {
 
     /// Adds the set's vectors for block `layer` (−1: the embeddings) to every row of `x` [rows, hidden].
     static func add(_ set: SteeringSet, at layer: Int, to x: inout [Float]) {
-        for (l, v) in set where l == layer {
+        for (l, v) in set where l == layer && !x.isEmpty {   // empty: a last block that kept no rows
             x.withUnsafeMutableBufferPointer { Kernels.addToRows(v, $0.baseAddress!, rows: $0.count / v.count) }
         }
     }
