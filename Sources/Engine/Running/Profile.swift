@@ -1,7 +1,8 @@
 import Foundation
 
-/// Wall time by part of a forward pass, summed over the process (`AFT_PROFILE=1`), printed on
-/// stderr by `report()`: which part of a block a generation or scoring run spends its time in.
+/// Wall time by part of a forward pass (`AFT_PROFILE=1`), summed until `report()` prints it on
+/// stderr, which `Generator.generate` does at its end: which part of a block a generation spends
+/// its time in (the head and the whole forward are parts too, so the shares overlap).
 public enum Profile {
     public static let on = ProcessInfo.processInfo.environment["AFT_PROFILE"] != nil
     private static let lock = NSLock()
