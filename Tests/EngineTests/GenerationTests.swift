@@ -73,6 +73,25 @@ final class GenerationTests: XCTestCase {
         }
     }
 
+    func testBandsTileTheRangeInAlignedParts() {
+        for total in [0, 1, 5, 63, 64, 65, 1000, 1001, 4864] {
+            for parts in [0, 1, 2, 3, 7, 64] {
+                for align in [1, 4, 16] {
+                    let lock = NSLock()
+                    var bands: [Range<Int>] = []
+                    Kernels.forBands(total, parts: parts, align: align) { r in lock.lock(); bands.append(r); lock.unlock() }
+                    bands.sort { $0.lowerBound < $1.lowerBound }
+                    let what = "total \(total), parts \(parts), align \(align): \(bands)"
+                    XCTAssertEqual(bands.flatMap { Array($0) }, Array(0..<total), what)
+                    XCTAssertLessThanOrEqual(bands.count, max(1, parts), what)
+                    XCTAssertTrue(bands.allSatisfy { !$0.isEmpty }, what)
+                    XCTAssertTrue(bands.dropLast().allSatisfy { $0.count % align == 0 }, what)
+                    if parts == 2 && total > align { XCTAssertEqual(bands.count, 2, "both threads get work: " + what) }
+                }
+            }
+        }
+    }
+
     func testBatchedDecodingEqualsRecomputation() throws {
         for fixture in TinyModelParityTests.architectures {
             let m = try LanguageModel(name: Fixtures.root + "/tiny/" + fixture)

@@ -6,13 +6,8 @@ public func dequantize(type: GGMLType, from src: UnsafeRawPointer, count: Int) -
         let dst = out.baseAddress!
         let nb = count / type.blockSize
         // Split into chunks so large tensors use both cores.
-        let chunks = max(1, min(64, nb / 4096))
-        let per = (nb + chunks - 1) / chunks
-        DispatchQueue.concurrentPerform(iterations: chunks) { c in
-            let b0 = c * per, b1 = min(nb, b0 + per)
-            if b0 < b1 {
-                dequantizeBlocks(type, src + b0 * type.blockBytes, dst + b0 * type.blockSize, b1 - b0)
-            }
+        Kernels.forBands(nb, parts: min(64, nb / 4096)) { b in
+            dequantizeBlocks(type, src + b.lowerBound * type.blockBytes, dst + b.lowerBound * type.blockSize, b.count)
         }
         initialized = count
     }

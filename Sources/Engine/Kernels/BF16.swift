@@ -69,23 +69,17 @@ public enum BF16 {
             if transposed && m <= BLAS.fewRows {
                 // Decoding: our own kernel streams W once, each thread a band of its rows (oneDNN's
                 // matmul reads it at ~2/3 of the memory bandwidth for a row or two).
-                let threads = max(1, min(BLAS.threads, n / 64)), chunk = ((n + threads - 1) / threads + 3) / 4 * 4
-                DispatchQueue.concurrentPerform(iterations: threads) { t in
-                    let cols = min(n, t * chunk)..<min(n, (t + 1) * chunk)
-                    if !cols.isEmpty { aft_bf16_few_rows(m, cols.count, k, ap, k, w + cols.lowerBound * ldw, ldw, c + cols.lowerBound, ldc) }
+                Kernels.forBands(n, parts: min(BLAS.threads, n / 64), align: 4) { cols in
+                    aft_bf16_few_rows(m, cols.count, k, ap, k, w + cols.lowerBound * ldw, ldw, c + cols.lowerBound, ldc)
                 }
                 return
             }
             let threads = 2 * m * n * k < 1 << 21 ? 1 : max(1, BLAS.threads)
-            if threads == 1 { run(0..<m, 0..<n); return }
             // Many rows: each thread a band of rows (every thread reads all of W, from cache);
-            // few rows (decoding): each a band of columns, so W is read once in all.
+            // few rows: each a band of columns, so W is read once in all.
             let byRows = m >= 64 * threads
-            let total = byRows ? m : n, step = byRows ? 1 : 16
-            let chunk = ((total + threads - 1) / threads + step - 1) / step * step
-            DispatchQueue.concurrentPerform(iterations: threads) { t in
-                let r = min(total, t * chunk)..<min(total, (t + 1) * chunk)
-                if !r.isEmpty { byRows ? run(r, 0..<n) : run(0..<m, r) }
+            Kernels.forBands(byRows ? m : n, parts: threads, align: byRows ? 1 : 16) { r in
+                byRows ? run(r, 0..<n) : run(0..<m, r)
             }
         }
     }

@@ -154,17 +154,10 @@ extension Kernels {
     /// The gated MLP's activation, in place: z[i] *= act(g[i]), n values.
     static func gatedActivation(_ z: UnsafeMutablePointer<Float>, gate g: UnsafePointer<Float>, _ n: Int, _ act: Activation) {
         // A prefill step's [rows, ffn] (Qwen: 280 × 4864) in parts side by side, on `BLAS.threads`
-        // threads (one inside workers that each have a core); the same values as one call.
-        let threads = n >= 1 << 18 ? max(1, BLAS.threads) : 1
-        if threads > 1 {
-            // Parts of whole 16-value blocks, so only the last part has a scalar tail, as in one call.
-            let chunk = (n + threads - 1) / threads / 16 * 16 + 16
-            DispatchQueue.concurrentPerform(iterations: threads) { t in
-                let i0 = min(n, t * chunk), i1 = min(n, i0 + chunk)
-                if i1 > i0 { gatedActivationPart(z + i0, gate: g + i0, i1 - i0, act) }
-            }
-        } else {
-            gatedActivationPart(z, gate: g, n, act)
+        // threads (one inside workers that each have a core). Parts are whole 16-value blocks, so
+        // only the last has a scalar tail: the same values as one call.
+        forBands(n, parts: n >= 1 << 18 ? BLAS.threads : 1, align: 16) { r in
+            gatedActivationPart(z + r.lowerBound, gate: g + r.lowerBound, r.count, act)
         }
     }
 
@@ -260,16 +253,6 @@ extension Kernels {
         }
     }
 
-    /// Runs `body(r)` for every r in 0..<rows, on two or more threads when BLAS may use them
-    /// (the caller is the only worker) and there is enough work; otherwise inline.
-    static func forRows(_ rows: Int, cost: Int, _ body: (Int) -> Void) {
-        let threads = min(BLAS.threads, rows)
-        guard threads > 1, rows * cost > 1 << 18 else { for r in 0..<rows { body(r) }; return }
-        DispatchQueue.concurrentPerform(iterations: threads) { k in
-            var r = k
-            while r < rows { body(r); r += threads }
-        }
-    }
 }
 
 extension Kernels {
@@ -295,7 +278,6 @@ extension Kernels {
     static func fewRowsLinear(_ x: UnsafePointer<Float>, rows M: Int, _ w: UnsafePointer<Float>, inDim K: Int, outDim N: Int,
                               _ y: UnsafeMutablePointer<Float>, ldy: Int? = nil) {
         let ldy = ldy ?? N
-        let threads = max(1, min(BLAS.threads, N / 64))
         func columns(_ range: Range<Int>) {
             for j in range {
                 let wj = w + j * K
@@ -321,8 +303,6 @@ extension Kernels {
                 }
             }
         }
-        if threads == 1 { columns(0..<N); return }
-        let chunk = (N + threads - 1) / threads
-        DispatchQueue.concurrentPerform(iterations: threads) { t in columns(t * chunk..<min(N, (t + 1) * chunk)) }
+        forBands(N, parts: min(BLAS.threads, N / 64), columns)
     }
 }

@@ -98,14 +98,9 @@ public struct WeightMatrix {
             packed.bytes.withUnsafeBytes { b in
                 let n = range.count
                 // Large spans use both cores (a panel of a big matrix); a row or two runs inline.
-                let chunks = n * cols >= 1 << 16 ? max(1, min(BLAS.threads, n)) : 1
-                let per = (n + chunks - 1) / chunks
-                DispatchQueue.concurrentPerform(iterations: chunks) { c in
-                    let r0 = c * per, r1 = min(n, r0 + per)
-                    if r0 < r1 {
-                        dequantizeBlockRun(type, b.baseAddress! + (range.lowerBound + r0) * rowBytes, out + r0 * cols,
-                                           (r1 - r0) * cols / type.blockSize)
-                    }
+                Kernels.forBands(n, parts: n * cols >= 1 << 16 ? BLAS.threads : 1) { r in
+                    dequantizeBlockRun(type, b.baseAddress! + (range.lowerBound + r.lowerBound) * rowBytes, out + r.lowerBound * cols,
+                                       r.count * cols / type.blockSize)
                 }
             }
         case .bf16(let v):
