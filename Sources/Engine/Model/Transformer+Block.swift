@@ -319,43 +319,51 @@ extension Transformer {
                 return
             }
             // Prefill and scoring: per head, in blocks of query rows, each block multiplying only the
-            // keys its rows can see (causal attention: about half the square). Heads are spread
-            // over the cores, each with single-threaded BLAS (small GEMMs scale better side by
-            // side, and OpenBLAS's own threads would spin between them).
-            func attendHead(_ head: Int) {
-                let g = head / group, P = pbase + head * Ts * L
-                var i0 = 0
-                while i0 < Ts {
-                    let i1 = min(Ts, i0 + Transformer.attentionBlockRows), rows = i1 - i0
-                    let keys = span[i0..<i1].max() ?? 0
-                    if keys > 0 {
-                        BLAS.gemm(q + i0 * c.qDim + head * hd, lda: c.qDim, k + g * hd, ldb: c.kvDim, transB: true,
-                                  P + i0 * L, ldc: L, m: rows, n: keys, k: hd, alpha: scale)
-                    }
-                    for i in i0..<i1 {
-                        let row = P + i * L, n = span[i]
-                        applyMask(row, i, n)
-                        Kernels.softmax(row, n)
-                        (row + n).update(repeating: 0, count: L - n)
-                    }
-                    if keys > 0 {
-                        BLAS.gemm(P + i0 * L, lda: L, v + g * hd, ldb: c.kvDim, transB: false,
-                                  out + i0 * c.qDim + head * hd, ldc: c.qDim, m: rows, n: hd, k: keys)
-                    } else {
-                        for i in i0..<i1 { (out + i * c.qDim + head * hd).update(repeating: 0, count: hd) }
-                    }
-                    i0 = i1
+            // keys its rows can see (causal attention: about half the square). The (head, block)
+            // pairs are spread over the cores, taken in turn from one counter so no core waits
+            // while another has two left (SmolLM2's 9 heads would split 5 : 4 by heads), each with
+            // single-threaded BLAS (small GEMMs scale better side by side, and OpenBLAS's own
+            // threads would spin between them).
+            let blockRows = Transformer.attentionBlockRows, perHead = (Ts + blockRows - 1) / blockRows
+            func attendBlock(_ item: Int) {
+                let head = item / perHead, g = head / group, P = pbase + head * Ts * L
+                let i0 = item % perHead * blockRows, i1 = min(Ts, i0 + blockRows), rows = i1 - i0
+                let keys = span[i0..<i1].max() ?? 0
+                if keys > 0 {
+                    BLAS.gemm(q + i0 * c.qDim + head * hd, lda: c.qDim, k + g * hd, ldb: c.kvDim, transB: true,
+                              P + i0 * L, ldc: L, m: rows, n: keys, k: hd, alpha: scale)
+                }
+                for i in i0..<i1 {
+                    let row = P + i * L, n = span[i]
+                    applyMask(row, i, n)
+                    Kernels.softmax(row, n)
+                    (row + n).update(repeating: 0, count: L - n)
+                }
+                if keys > 0 {
+                    BLAS.gemm(P + i0 * L, lda: L, v + g * hd, ldb: c.kvDim, transB: false,
+                              out + i0 * c.qDim + head * hd, ldc: c.qDim, m: rows, n: hd, k: keys)
+                } else {
+                    for i in i0..<i1 { (out + i * c.qDim + head * hd).update(repeating: 0, count: hd) }
                 }
             }
-            let threads = BLAS.threads
-            if threads > 1 && c.heads > 1 && Ts * L >= 1 << 14 {
+            let items = c.heads * perHead, threads = BLAS.threads
+            if threads > 1 && items > 1 && Ts * L >= 1 << 14 {
                 BLAS.threads = 1
                 defer { BLAS.threads = threads }
-                DispatchQueue.concurrentPerform(iterations: min(threads, c.heads)) { t in
-                    for head in stride(from: t, to: c.heads, by: threads) { attendHead(head) }
+                let lock = NSLock()
+                var next = 0
+                DispatchQueue.concurrentPerform(iterations: min(threads, items)) { _ in
+                    while true {
+                        lock.lock()
+                        let item = next
+                        next += 1
+                        lock.unlock()
+                        guard item < items else { return }
+                        attendBlock(item)
+                    }
                 }
             } else {
-                for head in 0..<c.heads { attendHead(head) }
+                for item in 0..<items { attendBlock(item) }
             }
         }
     }
