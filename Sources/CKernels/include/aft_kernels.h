@@ -22,4 +22,10 @@ void aft_f32_attention_scores(long H, long G, long hd, long n, const float *q, l
 void aft_f32_attention_mix(long H, long G, long hd, long n, const float *p, long ldp, const float *v, long ldv,
                            float *out, long ldo);
 
+/// The tokens of one row of bf16 logits a [V] that could be the f32 argmax, given f32 logits within
+/// t * n[j] of a[j]: every j with a[j] + t n[j] >= L - (|L| + 1) margin, L = max_k (a[k] - t n[k]), into
+/// out in ascending order. Returns their count, or -1 when there are more than cap or L is not
+/// finite. Needs AVX512F.
+long aft_screen_candidates(const float *a, const float *n, long V, float t, float margin, int32_t *out, long cap);
+
 #endif

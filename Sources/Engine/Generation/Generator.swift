@@ -191,6 +191,10 @@ public final class Generator {
             live.removeAll { finished.contains($0.index) }
         }
         Profile.report()
+        if trace {
+            let s = ScreenedHead.stats
+            FileHandle.standardError.write(Data("screened head: \(s.rows) rows, \(s.candidates) f32 logits, \(s.fullRows) rows by the full head\n".utf8))
+        }
         var out: [Generation] = []
         for g in done { guard let g = g else { break }; out.append(g) }
         return out
@@ -258,15 +262,38 @@ extension Transformer {
     /// a tie, as torch's argmax); `packed`: the logits by the head's packed copy when it has one.
     public func greedy(hidden: [Float], rows: Int, packed: Bool = false) -> [Int] {
         let V = config.vocabSize
-        let lg = logits(hidden: hidden, rows: Array(0..<rows), packed: packed)
-        var picks = [Int](repeating: 0, count: rows)
-        lg.withUnsafeBufferPointer { l in picks.withUnsafeMutableBufferPointer { p in
-            let threads = max(1, min(BLAS.threads, rows))
-            DispatchQueue.concurrentPerform(iterations: threads) { t in
-                for r in stride(from: t, to: rows, by: threads) { p[r] = Kernels.argmax(l.baseAddress! + r * V, V) }
-            }
-        } }
-        return picks
+        /// Row r's pick by the full f32 logits.
+        func full(_ rs: [Int]) -> [Int] {
+            let lg = logits(hidden: hidden, rows: rs, packed: packed)
+            var picks = [Int](repeating: 0, count: rs.count)
+            lg.withUnsafeBufferPointer { l in picks.withUnsafeMutableBufferPointer { p in
+                let threads = max(1, min(BLAS.threads, rs.count))
+                DispatchQueue.concurrentPerform(iterations: threads) { t in
+                    for r in stride(from: t, to: rs.count, by: threads) { p[r] = Kernels.argmax(l.baseAddress! + r * V, V) }
+                }
+            } }
+            return picks
+        }
+        let w = head ?? embed
+        guard headBias == nil, let screen = screenedHead() else { return full(Array(0..<rows)) }
+        return hidden.withUnsafeBufferPointer { x in
+            w.withFloats { wf in screen.greedy(x.baseAddress!, rows: rows, f32Head: wf) { full([$0])[0] } }
+        }
+    }
+
+    /// Whether greedy picks screen the vocabulary with bf16 logits first (`ScreenedHead`): on by
+    /// default where the CPU has AVX512_BF16; `AFT_NO_SCREEN=1` turns it off.
+    static let screensHead = ProcessInfo.processInfo.environment["AFT_NO_SCREEN"] == nil
+
+    /// The head's greedy screen, made on first use when the head is dense f32, bf16 runs natively and
+    /// MemAvailable leaves a gigabyte beside its bytes (half the head's); nil otherwise.
+    func screenedHead() -> ScreenedHead? {
+        let w = head ?? embed
+        guard Transformer.screensHead, BF16.support.available, !w.isPacked, !w.isBF16 else { return nil }
+        return w.prepared.screen.value {
+            guard let free = SystemMemory.availableBytes(), free >= ScreenedHead.bytes(for: w) + (1 << 30) else { return nil }
+            return ScreenedHead(w)
+        }
     }
 
     /// Packs every dense f32 matrix a generation step multiplies by (the blocks' linear layers and

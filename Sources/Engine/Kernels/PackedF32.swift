@@ -61,18 +61,31 @@ final class PackedF32 {
     }
 }
 
-/// A weight matrix's packed f32 copy (`PackedF32`), made on request and kept with the matrix;
-/// copies of a `WeightMatrix` share it.
+/// Copies of a weight matrix made on request for faster products and kept with the matrix
+/// (copies of a `WeightMatrix` share them): the packed f32 copy (`PackedF32`) and, for a head,
+/// the greedy screen (`ScreenedHead`).
 final class PreparedWeights {
-    private let lock = NSLock()
-    private var made: PackedF32?
-    private var tried = false
+    let packedCopy = MadeOnce<PackedF32>()
+    let screen = MadeOnce<ScreenedHead>()
 
     /// The packed copy, if it was made.
-    var packed: PackedF32? { lock.lock(); defer { lock.unlock() }; return made }
+    var packed: PackedF32? { packedCopy.value }
 
     /// The packed copy, made by `make` on the first call (a failure is not retried).
-    func packed(_ make: () -> PackedF32?) -> PackedF32? {
+    func packed(_ make: () -> PackedF32?) -> PackedF32? { packedCopy.value(make) }
+}
+
+/// A value made by the first caller that asks for it and kept (a failure, nil, is not retried).
+final class MadeOnce<T: AnyObject> {
+    private let lock = NSLock()
+    private var made: T?
+    private var tried = false
+
+    /// The value, if it was made.
+    var value: T? { lock.lock(); defer { lock.unlock() }; return made }
+
+    /// The value, made by `make` on the first call.
+    func value(_ make: () -> T?) -> T? {
         lock.lock(); defer { lock.unlock() }
         if !tried { tried = true; made = make() }
         return made
