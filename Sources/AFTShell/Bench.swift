@@ -53,14 +53,16 @@ func runBench(_ args: [String]) throws {
     let scores = scorer.scoreAll(items)
     let st = Date().timeIntervalSince(t0)
     let scoreRate = scoringFlop(items, scorer, shapes: shapes) / st / 1e9
-    // Single-stream greedy decoding: every step reads every weight once (f32), so its speed is
+    // Single-stream greedy decoding: every step reads every weight once, so its speed is
     // bounded by memory bandwidth, measured here the same way (a read of a 1 GiB buffer, all cores).
     let gen = Generator(model: m)
     gen.eos = []
     let prompt = Array(tokens.prefix(8)), steps = 64
     let dt = best(2) { _ = try? gen.generate([prompt], maxTokens: steps) }
     let decodeRate = Double(steps) / dt
-    let weightBytes = (precision == .bf16 ? 2.0 : 4.0) * (Double(c.layers) * Double(shapes.reduce(0) { $0 + $1.0 * $1.1 }) + Double(c.vocabSize * c.hidden))
+    // The head as a greedy pick reads it: f32 weights screened by their bf16 copy (`ScreenedHead`) read that copy.
+    let weightBytes = (precision == .bf16 ? 2.0 : 4.0) * Double(c.layers) * Double(shapes.reduce(0) { $0 + $1.0 * $1.1 })
+        + Double(m.transformer.greedyHeadBytes)
     let bandwidth = readBandwidth()
     print("""
     {"model": "\(name)", "precision": "\(precision.rawValue)", "blas_core": "\(BLAS.coreName)", "threads": \(BLAS.threads), "tokens": \(T),

@@ -285,6 +285,13 @@ extension Transformer {
     /// default where the CPU has AVX512_BF16; `AFT_NO_SCREEN=1` turns it off.
     static let screensHead = ProcessInfo.processInfo.environment["AFT_NO_SCREEN"] == nil
 
+    /// Bytes a greedy pick reads from the head: its bf16 copy and row norms when it is screened
+    /// (plus the few f32 rows it rescores), else the head as stored.
+    public var greedyHeadBytes: Int {
+        let w = head ?? embed
+        return screenedHead() != nil ? ScreenedHead.bytes(for: w) : w.residentBytes
+    }
+
     /// The head's greedy screen, made on first use when the head is dense f32, bf16 runs natively and
     /// MemAvailable leaves a gigabyte beside its bytes (half the head's); nil otherwise.
     func screenedHead() -> ScreenedHead? {
@@ -296,17 +303,32 @@ extension Transformer {
         }
     }
 
+    /// `AFT_SEPARATE_QKV=1`: q, k and v packed each on its own (to compare with `Block.qkvPacked`).
+    static let separateQKV = ProcessInfo.processInfo.environment["AFT_SEPARATE_QKV"] != nil
+
     /// Packs every dense f32 matrix a generation step multiplies by (the blocks' linear layers and
     /// the head) for `PackedF32` products, when MemAvailable leaves a gigabyte and half again to
-    /// spare: as many bytes again as those weights, kept with the model. Returns whether they are
+    /// spare: as many bytes again as those weights, kept with the model. A block's q, k and v are
+    /// packed together as one matrix (`Block.qkvPacked`): one product of qDim + 2 kvDim columns
+    /// splits over the cores far better than k's and v's narrow ones. Returns whether they are
     /// packed (false for compact or bf16 weights, short memory, or a oneDNN failure).
     public func packForGeneration() -> Bool {
-        var matrices = blocks.flatMap { b in [b.q, b.k, b.v, b.o, b.up, b.down].map(\.w) + (b.gate.map { [$0.w] } ?? []) }
+        let separate = Transformer.separateQKV
+        var matrices = blocks.flatMap { b in (separate ? [b.q, b.k, b.v] : []).map(\.w) + [b.o, b.up, b.down].map(\.w) + (b.gate.map { [$0.w] } ?? []) }
         matrices.append(head ?? embed)
-        let need = matrices.reduce(0) { $0 + $1.packF32Bytes }
+        let dense = { (w: WeightMatrix) in !w.isPacked && !w.isBF16 }
+        guard matrices.allSatisfy(dense), blocks.allSatisfy({ [$0.q, $0.k, $0.v].allSatisfy { dense($0.w) } }) else { return false }
+        var need = matrices.reduce(0) { $0 + $1.packF32Bytes }
+        for b in blocks where !separate && b.qkvPacked.value == nil { need += 4 * b.q.inDim * (b.q.outDim + b.k.outDim + b.v.outDim) }
         if need > 0 {
             guard let free = SystemMemory.availableBytes(), free >= need + need / 2 + (1 << 30) else { return false }
         }
-        return matrices.allSatisfy { $0.packF32() != nil }
+        let fused = separate || blocks.allSatisfy { b in
+            b.qkvPacked.value {
+                let w = b.q.w.floats() + b.k.w.floats() + b.v.w.floats()
+                return w.withUnsafeBufferPointer { PackedF32($0.baseAddress!, rows: b.q.outDim + b.k.outDim + b.v.outDim, cols: b.q.inDim, parts: BLAS.threads) }
+            } != nil
+        }
+        return fused && matrices.allSatisfy { $0.packF32() != nil }
     }
 }

@@ -252,7 +252,6 @@ extension Kernels {
             i += 1
         }
     }
-
 }
 
 extension Kernels {

@@ -43,6 +43,30 @@ extension Transformer {
         }
     }
 
+    /// q [rows, qDim], k and v [rows, kvDim] of the normed input x [rows, hidden]; `packed`: by the
+    /// block's packed q, k, v matrix in one product when it has one (generation), else three (by
+    /// their own packed copies under `AFT_SEPARATE_QKV=1`).
+    func projectQKV(_ blk: Block, _ x: [Float], rows T: Int, packed: Bool) -> ([Float], [Float], [Float]) {
+        let width = blk.q.outDim + blk.k.outDim + blk.v.outDim
+        if packed, let fused = blk.qkvPacked.value {
+            let qkv = x.withUnsafeBufferPointer { xb in
+                ScratchPool.shared.with(T * width) { y -> ([Float], [Float], [Float])? in
+                    guard fused.multiply(xb.baseAddress!, m: T, y, ldc: width) else { return nil }
+                    /// Columns first..<first + L.outDim of every row, plus L's bias.
+                    func part(_ L: Linear, _ first: Int) -> [Float] {
+                        Kernels.filled(T * L.outDim) { o in
+                            for r in 0..<T { (o + r * L.outDim).update(from: y + r * width + first, count: L.outDim) }
+                            if let b = L.b { Kernels.addToRows(b, o, rows: T) }
+                        }
+                    }
+                    return (part(blk.q, 0), part(blk.k, blk.q.outDim), part(blk.v, blk.q.outDim + blk.k.outDim))
+                }
+            }
+            if let qkv = qkv { return qkv }
+        }
+        return (lin(x, blk.q, rows: T, packed: packed), lin(x, blk.k, rows: T, packed: packed), lin(x, blk.v, rows: T, packed: packed))
+    }
+
     /// The norm of `x` [rows, d] as a new array.
     func normed(_ n: Norm, _ x: [Float], rows: Int, d: Int) -> [Float] {
         x.withUnsafeBufferPointer { xb in Kernels.filled(x.count) { y in norm(n, xb.baseAddress!, y, rows: rows, d: d) } }
@@ -77,8 +101,7 @@ extension Transformer {
         let c = config, d = c.hidden, hd = c.headDim, blk = blocks[l], f = c.features
         let positions = layout.positions, rowsIn = positions.count
         let h1 = Profile.time("norm") { normed(blk.inputNorm, xIn, rows: rowsIn, d: d) }
-        var q = Profile.time("qkv") { lin(h1, blk.q, rows: rowsIn, packed: packed) }, k = Profile.time("qkv") { lin(h1, blk.k, rows: rowsIn, packed: packed) }
-        let v = Profile.time("qkv") { lin(h1, blk.v, rows: rowsIn, packed: packed) }
+        var (q, k, v) = Profile.time("qkv") { projectQKV(blk, h1, rows: rowsIn, packed: packed) }
         // Kept for the tape only: sharing the buffers would make RoPE below copy q and k first.
         let qPre = record ? q : [], kPre = record ? k : []
         if let qn = blk.qNorm, let kn = blk.kNorm {
@@ -320,10 +343,10 @@ extension Transformer {
             }
             // Prefill and scoring: per head, in blocks of query rows, each block multiplying only the
             // keys its rows can see (causal attention: about half the square). The (head, block)
-            // pairs are spread over the cores, taken in turn from one counter so no core waits
-            // while another has two left (SmolLM2's 9 heads would split 5 : 4 by heads), each with
+            // pairs are spread over the cores by a `WorkPool`, taken in turn so no core waits while
+            // another has two left (SmolLM2's 9 heads would split 5 : 4 by heads), each with
             // single-threaded BLAS (small GEMMs scale better side by side, and OpenBLAS's own
-            // threads would spin between them).
+            // threads would spin between them) until the last pair, which gets them all.
             let blockRows = Transformer.attentionBlockRows, perHead = (Ts + blockRows - 1) / blockRows
             func attendBlock(_ item: Int) {
                 let head = item / perHead, g = head / group, P = pbase + head * Ts * L
@@ -348,20 +371,7 @@ extension Transformer {
             }
             let items = c.heads * perHead, threads = BLAS.threads
             if threads > 1 && items > 1 && Ts * L >= 1 << 14 {
-                BLAS.threads = 1
-                defer { BLAS.threads = threads }
-                let lock = NSLock()
-                var next = 0
-                DispatchQueue.concurrentPerform(iterations: min(threads, items)) { _ in
-                    while true {
-                        lock.lock()
-                        let item = next
-                        next += 1
-                        lock.unlock()
-                        guard item < items else { return }
-                        attendBlock(item)
-                    }
-                }
+                _ = WorkPool(workers: threads).map(items) { item, _ in attendBlock(item) }
             } else {
                 for item in 0..<items { attendBlock(item) }
             }
