@@ -45,17 +45,17 @@ final class PackedGenerationTests: XCTestCase {
         let dir = Fixtures.root + "/tiny/llama"
         let f = try LanguageModel(name: dir, weights: .mode(.f32))
         XCTAssertTrue(f.transformer.packForGeneration())
-        XCTAssertNotNil(f.transformer.blocks[0].o.w.prepared.packed)
-        XCTAssertEqual(f.transformer.blocks[0].o.w.packF32Bytes, 0, "packed once")
-        // q, k and v as one packed matrix, not each on its own.
-        XCTAssertTrue(f.transformer.blocks.allSatisfy { $0.qkvPacked.value != nil })
-        XCTAssertNil(f.transformer.blocks[0].q.w.prepared.packed)
+        XCTAssertNotNil(f.transformer.blocks[0].q.w.prepared.packed)
+        XCTAssertEqual(f.transformer.blocks[0].q.w.packF32Bytes, 0, "packed once")
+        // k and v as one packed matrix, not each on its own.
+        XCTAssertTrue(f.transformer.blocks.allSatisfy { $0.kvPacked.value != nil })
+        XCTAssertNil(f.transformer.blocks[0].k.w.prepared.packed)
         XCTAssertTrue(f.transformer.packForGeneration(), "a second call finds everything packed")
         let compact = try Fixtures.realModel("smollm2-135m", weights: .compact)
         XCTAssertTrue(compact.transformer.blocks[0].up.w.isPacked)
         XCTAssertFalse(compact.transformer.packForGeneration(), "compact weights stay as stored")
         XCTAssertNil(compact.transformer.blocks[0].up.w.prepared.packed)
-        XCTAssertNil(compact.transformer.blocks[0].qkvPacked.value)
+        XCTAssertNil(compact.transformer.blocks[0].kvPacked.value)
         if BF16.support.available {
             let b = try Fixtures.realModel("smollm2-135m", weights: .bf16)
             XCTAssertFalse(b.transformer.packForGeneration(), "bf16 weights are multiplied as bf16")
@@ -78,8 +78,8 @@ final class PackedGenerationTests: XCTestCase {
             }
             let before = PackedF32.products
             let a = run(true)
-            // A product per block for q, k and v together, o, the MLP's two or three, and the head.
-            let perBlock = m.transformer.blocks[0].gate == nil ? 4 : 5
+            // A product per block for q, for k and v together, o, the MLP's two or three, and the head.
+            let perBlock = m.transformer.blocks[0].gate == nil ? 5 : 6
             XCTAssertEqual(PackedF32.products - before, perBlock * m.config.layers + 1, "\(fixture): every linear layer and the head ran packed")
             let b = run(false)
             XCTAssertEqual(a.count, tokens.count * m.config.vocabSize, fixture)

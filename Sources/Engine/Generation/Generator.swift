@@ -303,30 +303,30 @@ extension Transformer {
         }
     }
 
-    /// `AFT_SEPARATE_QKV=1`: q, k and v packed each on its own (to compare with `Block.qkvPacked`).
-    static let separateQKV = ProcessInfo.processInfo.environment["AFT_SEPARATE_QKV"] != nil
+    /// `AFT_SEPARATE_KV=1`: k and v packed each on its own (to compare with `Block.kvPacked`).
+    static let separateKV = ProcessInfo.processInfo.environment["AFT_SEPARATE_KV"] != nil
 
     /// Packs every dense f32 matrix a generation step multiplies by (the blocks' linear layers and
     /// the head) for `PackedF32` products, when MemAvailable leaves a gigabyte and half again to
-    /// spare: as many bytes again as those weights, kept with the model. A block's q, k and v are
-    /// packed together as one matrix (`Block.qkvPacked`): one product of qDim + 2 kvDim columns
-    /// splits over the cores far better than k's and v's narrow ones. Returns whether they are
+    /// spare: as many bytes again as those weights, kept with the model. A block's k and v are
+    /// packed together as one matrix (`Block.kvPacked`): one product of 2 kvDim columns splits
+    /// over the cores better than two narrow ones (qwen's are 128 wide). Returns whether they are
     /// packed (false for compact or bf16 weights, short memory, or a oneDNN failure).
     public func packForGeneration() -> Bool {
-        let separate = Transformer.separateQKV
-        var matrices = blocks.flatMap { b in (separate ? [b.q, b.k, b.v] : []).map(\.w) + [b.o, b.up, b.down].map(\.w) + (b.gate.map { [$0.w] } ?? []) }
+        let separate = Transformer.separateKV
+        var matrices = blocks.flatMap { b in (separate ? [b.q, b.k, b.v] : [b.q]).map(\.w) + [b.o, b.up, b.down].map(\.w) + (b.gate.map { [$0.w] } ?? []) }
         matrices.append(head ?? embed)
         let dense = { (w: WeightMatrix) in !w.isPacked && !w.isBF16 }
-        guard matrices.allSatisfy(dense), blocks.allSatisfy({ [$0.q, $0.k, $0.v].allSatisfy { dense($0.w) } }) else { return false }
+        guard matrices.allSatisfy(dense), blocks.allSatisfy({ dense($0.k.w) && dense($0.v.w) }) else { return false }
         var need = matrices.reduce(0) { $0 + $1.packF32Bytes }
-        for b in blocks where !separate && b.qkvPacked.value == nil { need += 4 * b.q.inDim * (b.q.outDim + b.k.outDim + b.v.outDim) }
+        for b in blocks where !separate && b.kvPacked.value == nil { need += 4 * b.k.inDim * (b.k.outDim + b.v.outDim) }
         if need > 0 {
             guard let free = SystemMemory.availableBytes(), free >= need + need / 2 + (1 << 30) else { return false }
         }
         let fused = separate || blocks.allSatisfy { b in
-            b.qkvPacked.value {
-                let w = b.q.w.floats() + b.k.w.floats() + b.v.w.floats()
-                return w.withUnsafeBufferPointer { PackedF32($0.baseAddress!, rows: b.q.outDim + b.k.outDim + b.v.outDim, cols: b.q.inDim, parts: BLAS.threads) }
+            b.kvPacked.value {
+                let w = b.k.w.floats() + b.v.w.floats()
+                return w.withUnsafeBufferPointer { PackedF32($0.baseAddress!, rows: b.k.outDim + b.v.outDim, cols: b.k.inDim, parts: BLAS.threads) }
             } != nil
         }
         return fused && matrices.allSatisfy { $0.packF32() != nil }

@@ -44,13 +44,13 @@ extension Transformer {
     }
 
     /// q [rows, qDim], k and v [rows, kvDim] of the normed input x [rows, hidden]; `packed`: by the
-    /// block's packed q, k, v matrix in one product when it has one (generation), else three (by
-    /// their own packed copies under `AFT_SEPARATE_QKV=1`).
+    /// packed copies, k and v in one product by the block's packed k, v matrix when it has one
+    /// (generation; each on its own under `AFT_SEPARATE_KV=1`).
     func projectQKV(_ blk: Block, _ x: [Float], rows T: Int, packed: Bool) -> ([Float], [Float], [Float]) {
-        let width = blk.q.outDim + blk.k.outDim + blk.v.outDim
-        if packed, let fused = blk.qkvPacked.value {
-            let qkv = x.withUnsafeBufferPointer { xb in
-                ScratchPool.shared.with(T * width) { y -> ([Float], [Float], [Float])? in
+        let q = lin(x, blk.q, rows: T, packed: packed), width = blk.k.outDim + blk.v.outDim
+        if packed, let fused = blk.kvPacked.value {
+            let kv = x.withUnsafeBufferPointer { xb in
+                ScratchPool.shared.with(T * width) { y -> ([Float], [Float])? in
                     guard fused.multiply(xb.baseAddress!, m: T, y, ldc: width) else { return nil }
                     /// Columns first..<first + L.outDim of every row, plus L's bias.
                     func part(_ L: Linear, _ first: Int) -> [Float] {
@@ -59,12 +59,12 @@ extension Transformer {
                             if let b = L.b { Kernels.addToRows(b, o, rows: T) }
                         }
                     }
-                    return (part(blk.q, 0), part(blk.k, blk.q.outDim), part(blk.v, blk.q.outDim + blk.k.outDim))
+                    return (part(blk.k, 0), part(blk.v, blk.k.outDim))
                 }
             }
-            if let qkv = qkv { return qkv }
+            if let (k, v) = kv { return (q, k, v) }
         }
-        return (lin(x, blk.q, rows: T, packed: packed), lin(x, blk.k, rows: T, packed: packed), lin(x, blk.v, rows: T, packed: packed))
+        return (q, lin(x, blk.k, rows: T, packed: packed), lin(x, blk.v, rows: T, packed: packed))
     }
 
     /// The norm of `x` [rows, d] as a new array.

@@ -22,9 +22,9 @@ public struct Block {
     public var qNorm: Norm?, kNorm: Norm?  // per head (width headDim)
     public var gate: Linear?          // gated MLPs
     public var up: Linear, down: Linear
-    /// q, k and v packed as one matrix [qDim + 2 kvDim, hidden] for generation's products
+    /// k and v packed as one matrix [2 kvDim, hidden] for generation's products
     /// (`Transformer.packForGeneration`), once made.
-    let qkvPacked = MadeOnce<PackedF32>()
+    let kvPacked = MadeOnce<PackedF32>()
 }
 
 /// Every weight of a model, in Hugging Face layout.
