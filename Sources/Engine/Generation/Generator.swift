@@ -267,10 +267,7 @@ extension Transformer {
             let lg = logits(hidden: hidden, rows: rs, packed: packed)
             var picks = [Int](repeating: 0, count: rs.count)
             lg.withUnsafeBufferPointer { l in picks.withUnsafeMutableBufferPointer { p in
-                let threads = max(1, min(BLAS.threads, rs.count))
-                DispatchQueue.concurrentPerform(iterations: threads) { t in
-                    for r in stride(from: t, to: rs.count, by: threads) { p[r] = Kernels.argmax(l.baseAddress! + r * V, V) }
-                }
+                Kernels.forRows(rs.count, cost: V) { r in p[r] = Kernels.argmax(l.baseAddress! + r * V, V) }
             } }
             return picks
         }
