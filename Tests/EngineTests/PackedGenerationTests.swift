@@ -1,4 +1,3 @@
-import CKernels
 @testable import Engine
 import XCTest
 
@@ -121,37 +120,5 @@ final class PackedGenerationTests: XCTestCase {
         XCTAssertEqual(gen.batchLimit([[1, 2]], maxTokens: 10), 1, "always at least one")
         gen.cacheBudgetBytes = 1 << 40
         XCTAssertEqual(gen.batchLimit([[1, 2]], maxTokens: 10), 64)
-    }
-    /// The decoding-attention kernels against f64 sums: every query head's scores over its
-    /// key/value head's keys, and its probability-weighted sum of values, for head widths that
-    /// are not a multiple of 16 (the masked last step) and key counts across the 4- and 64-row blocks.
-    func testDecodingAttentionKernelsAreTheSums() throws {
-        guard BF16.cpuFlags.contains("avx512f") else { throw XCTSkip("no AVX-512 here: decoding attention runs on sgemm") }
-        var r: UInt64 = 11
-        func rnd() -> Float { r = r &* 6364136223846793005 &+ 1442695040888963407; return Float(Int64(r >> 33) % 2000 - 1000) / 1000 }
-        for (H, G, hd) in [(6, 3, 20), (4, 1, 64), (14, 7, 64), (2, 2, 7)] {
-            for n in [1, 3, 5, 64, 67, 130] {
-                let kvH = H / G, ldk = kvH * hd + 3, lds = n + 5, ldo = hd
-                let q = (0..<H * hd).map { _ in rnd() }, k = (0..<n * ldk).map { _ in rnd() }, v = (0..<n * ldk).map { _ in rnd() }
-                var s = [Float](repeating: .nan, count: H * lds), o = [Float](repeating: .nan, count: H * ldo)
-                let p = (0..<H * lds).map { _ in abs(rnd()) }
-                aft_f32_attention_scores(H, G, hd, n, q, hd, k, ldk, 0.5, &s, lds)
-                aft_f32_attention_mix(H, G, hd, n, p, lds, v, ldk, &o, ldo)
-                for h in 0..<H {
-                    let g = h / G
-                    for j in 0..<n {
-                        var e = 0.0
-                        for d in 0..<hd { e += Double(q[h * hd + d]) * Double(k[j * ldk + g * hd + d]) }
-                        XCTAssertEqual(Double(s[h * lds + j]), 0.5 * e, accuracy: 1e-5, "scores H=\(H) G=\(G) hd=\(hd) n=\(n) head \(h) key \(j)")
-                    }
-                    for j in n..<lds { XCTAssertTrue(s[h * lds + j].isNaN, "score column \(j) past the keys was written") }
-                    for d in 0..<hd {
-                        var e = 0.0
-                        for j in 0..<n { e += Double(p[h * lds + j]) * Double(v[j * ldk + g * hd + d]) }
-                        XCTAssertEqual(Double(o[h * ldo + d]), e, accuracy: 1e-4, "mix H=\(H) G=\(G) hd=\(hd) n=\(n) head \(h) column \(d)")
-                    }
-                }
-            }
-        }
     }
 }

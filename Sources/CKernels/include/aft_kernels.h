@@ -22,6 +22,23 @@ void aft_f32_attention_scores(long H, long G, long hd, long n, const float *q, l
 void aft_f32_attention_mix(long H, long G, long hd, long n, const float *p, long ldp, const float *v, long ldv,
                            float *out, long ldo);
 
+/// Keys k [n, hd] (row stride ldk) repacked for aft_f32_block_scores: panels of 32 keys, each [hd][32],
+/// the last zero-padded; kp holds ceil(n / 32) * 32 * hd floats.
+void aft_f32_pack_keys(long n, long hd, const float *k, long ldk, float *kp);
+
+/// Prompt attention scores of one head: s[i * lds + j] = scale * q_i . k_j for rows i < M (q row stride
+/// ldq) and keys j below span[i] (keys packed by aft_f32_pack_keys). Entries of row i from span[i] up
+/// to the largest span of its tile of 6 rows are written with the same products; the rest are not
+/// touched. Needs AVX512F.
+void aft_f32_block_scores(long M, long hd, const float *q, long ldq, const float *kp, const long *span, float scale,
+                          float *s, long lds);
+
+/// Prompt attention output of one head: out[i * ldo + d] = sum_j p[i * ldp + j] * v_j[d] over the keys
+/// below the largest span of row i's tile of 6 rows (p must be 0 past span[i] up to it), v [n, hd]
+/// with row stride ldv; hd a multiple of 16. Needs AVX512F.
+void aft_f32_block_mix(long M, long hd, const float *p, long ldp, const long *span, const float *v, long ldv,
+                       float *out, long ldo);
+
 /// The tokens of one row of bf16 logits a [V] that could be the f32 argmax, given f32 logits within
 /// t * n[j] of a[j]: every j with a[j] + t n[j] >= L - (|L| + 1) margin, L = max_k (a[k] - t n[k]), into
 /// out in ascending order. Returns their count, or -1 when there are more than cap or L is not

@@ -316,7 +316,7 @@ extension Transformer {
                 // `pbase`, as below.
                 for i in 0..<Ts {
                     let n = span[i], S = pbase + i * L, qi = q + i * c.qDim, oi = out + i * c.qDim
-                    if Transformer.ownDecodeAttention {
+                    if Transformer.ownAttention {
                         aft_f32_attention_scores(c.heads, group, hd, n, qi, hd, k, c.kvDim, scale, S, Ts * L)
                     } else {
                         for g in 0..<c.kvHeads {
@@ -330,7 +330,7 @@ extension Transformer {
                         Kernels.softmax(row, n)
                         (row + n).update(repeating: 0, count: L - n)
                     }
-                    if Transformer.ownDecodeAttention {
+                    if Transformer.ownAttention {
                         aft_f32_attention_mix(c.heads, group, hd, n, S, Ts * L, v, c.kvDim, oi, hd)
                     } else {
                         for g in 0..<c.kvHeads {
@@ -347,14 +347,27 @@ extension Transformer {
             // another has two left (SmolLM2's 9 heads would split 5 : 4 by heads), each with
             // single-threaded BLAS (small GEMMs scale better side by side, and OpenBLAS's own
             // threads would spin between them) until the last pair, which gets them all.
+            // Where the CPU has AVX-512, by our own register-blocked kernels, which also stop each
+            // tile of 6 rows at the keys its last row sees (`aft_f32_block_scores`/`_mix`, over keys
+            // packed once per key/value head); else by two sgemm calls per block.
             let blockRows = Transformer.attentionBlockRows, perHead = (Ts + blockRows - 1) / blockRows
+            let own = Transformer.ownAttention && hd % 16 == 0, panelFloats = (L + 31) / 32 * 32 * hd
+            var packedKeys: [Float] = []
+            if own {
+                packedKeys = Kernels.filled(c.kvHeads * panelFloats) { kp in
+                    for g in 0..<c.kvHeads { aft_f32_pack_keys(L, hd, k + g * hd, c.kvDim, kp + g * panelFloats) }
+                }
+            }
+            span.withUnsafeBufferPointer { sb in packedKeys.withUnsafeBufferPointer { kpb in
             func attendBlock(_ item: Int) {
                 let head = item / perHead, g = head / group, P = pbase + head * Ts * L
                 let i0 = item % perHead * blockRows, i1 = min(Ts, i0 + blockRows), rows = i1 - i0
                 let keys = span[i0..<i1].max() ?? 0
-                if keys > 0 {
-                    BLAS.gemm(q + i0 * c.qDim + head * hd, lda: c.qDim, k + g * hd, ldb: c.kvDim, transB: true,
-                              P + i0 * L, ldc: L, m: rows, n: keys, k: hd, alpha: scale)
+                let qb = q + i0 * c.qDim + head * hd, ob = out + i0 * c.qDim + head * hd
+                if own {
+                    aft_f32_block_scores(rows, hd, qb, c.qDim, kpb.baseAddress! + g * panelFloats, sb.baseAddress! + i0, scale, P + i0 * L, L)
+                } else if keys > 0 {
+                    BLAS.gemm(qb, lda: c.qDim, k + g * hd, ldb: c.kvDim, transB: true, P + i0 * L, ldc: L, m: rows, n: keys, k: hd, alpha: scale)
                 }
                 for i in i0..<i1 {
                     let row = P + i * L, n = span[i]
@@ -362,11 +375,12 @@ extension Transformer {
                     Kernels.softmax(row, n)
                     (row + n).update(repeating: 0, count: L - n)
                 }
-                if keys > 0 {
-                    BLAS.gemm(P + i0 * L, lda: L, v + g * hd, ldb: c.kvDim, transB: false,
-                              out + i0 * c.qDim + head * hd, ldc: c.qDim, m: rows, n: hd, k: keys)
+                if own {
+                    aft_f32_block_mix(rows, hd, P + i0 * L, L, sb.baseAddress! + i0, v + g * hd, c.kvDim, ob, c.qDim)
+                } else if keys > 0 {
+                    BLAS.gemm(P + i0 * L, lda: L, v + g * hd, ldb: c.kvDim, transB: false, ob, ldc: c.qDim, m: rows, n: hd, k: keys)
                 } else {
-                    for i in i0..<i1 { (out + i * c.qDim + head * hd).update(repeating: 0, count: hd) }
+                    for i in i0..<i1 { (ob + i * c.qDim).update(repeating: 0, count: hd) }
                 }
             }
             let items = c.heads * perHead, threads = BLAS.threads
@@ -375,6 +389,7 @@ extension Transformer {
             } else {
                 for item in 0..<items { attendBlock(item) }
             }
+            } }
         }
     }
 }

@@ -24,9 +24,10 @@ public final class Transformer {
     /// Query rows per sequence up to which attention takes the decoding path (key/value groups, and
     /// sequences spread over the cores).
     static let decodeRows = 2
-    /// Whether decoding attention runs on our AVX-512 kernels (`aft_f32_attention_scores`/`_mix`):
-    /// the CPU has AVX512F and `AFT_BLAS_ATTENTION=1` (sgemm instead, to compare) is not set.
-    static let ownDecodeAttention = BF16.cpuFlags.contains("avx512f") && ProcessInfo.processInfo.environment["AFT_BLAS_ATTENTION"] == nil
+    /// Whether attention runs on our AVX-512 kernels (decoding: `aft_f32_attention_scores`/`_mix`;
+    /// prompts: `aft_f32_block_scores`/`_mix`): the CPU has AVX512F and `AFT_BLAS_ATTENTION=1`
+    /// (sgemm instead, to compare) is not set.
+    static let ownAttention = BF16.cpuFlags.contains("avx512f") && ProcessInfo.processInfo.environment["AFT_BLAS_ATTENTION"] == nil
 
     /// Query rows per block of prefill attention: each block multiplies only the keys its last row sees.
     static let attentionBlockRows = 128
