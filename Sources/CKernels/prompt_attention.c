@@ -49,12 +49,18 @@ INLINE void scores_tile(const int R, long hd, const float *q, long ldq, const fl
     }
 }
 
+// The keys a tile of R rows runs over: the largest of its rows' spans.
+static inline long tile_keys(const long *span, long R) {
+    long n = 0;
+    for (long r = 0; r < R; r++) if (span[r] > n) n = span[r];
+    return n;
+}
+
 TARGET
 void aft_f32_block_scores(long M, long hd, const float *q, long ldq, const float *kp, const long *span, float scale,
                           float *s, long lds) {
     for (long i0 = 0; i0 < M; i0 += 6) {
-        long R = M - i0 < 6 ? M - i0 : 6, n = 0;
-        for (long r = 0; r < R; r++) if (span[i0 + r] > n) n = span[i0 + r];
+        long R = M - i0 < 6 ? M - i0 : 6, n = tile_keys(span + i0, R);
         const float *qt = q + i0 * ldq;
         float *st = s + i0 * lds;
         for (long j0 = 0; j0 < n; j0 += 32) {
@@ -102,8 +108,7 @@ TARGET
 void aft_f32_block_mix(long M, long hd, const float *p, long ldp, const long *span, const float *v, long ldv,
                        float *out, long ldo) {
     for (long i0 = 0; i0 < M; i0 += 6) {
-        long R = M - i0 < 6 ? M - i0 : 6, n = 0;
-        for (long r = 0; r < R; r++) if (span[i0 + r] > n) n = span[i0 + r];
+        long R = M - i0 < 6 ? M - i0 : 6, n = tile_keys(span + i0, R);
         const float *pt = p + i0 * ldp;
         float *ot = out + i0 * ldo;
         long c0 = 0;
