@@ -4,6 +4,8 @@ import Foundation
 /// `aft --bench MODEL [tokens] [items] [f32|bf16]`: measurements for scripts/bench, printed as one JSON object
 /// (bf16: the model loaded with `precision=bf16`, and the ceiling measured with bf16 GEMMs).
 ///
+/// - fma_peak: the cores' arithmetic peak (`ComputePeak`: FMAs, or bf16 dot products, on registers
+///   alone), which no GEMM can pass; null on a CPU without AVX-512.
 /// - sgemm: GFLOP/s of OpenBLAS on every linear-layer shape of the model with M = tokens rows;
 ///   the FLOP-weighted rate over one block's shapes is the ceiling.
 /// - forward: one fresh sequence of `tokens` tokens, best of 3; GFLOP/s counts the linear layers
@@ -64,10 +66,13 @@ func runBench(_ args: [String]) throws {
     let weightBytes = (precision == .bf16 ? 2.0 : 4.0) * Double(c.layers) * Double(shapes.reduce(0) { $0 + $1.0 * $1.1 })
         + Double(m.transformer.greedyHeadBytes)
     let bandwidth = readBandwidth()
+    let peak = ComputePeak.gflops(precision)
     print("""
     {"model": "\(name)", "precision": "\(precision.rawValue)", "blas_core": "\(BLAS.coreName)", "threads": \(BLAS.threads), "tokens": \(T),
      "sgemm_shapes": [\(perShape.joined(separator: ", "))],
      "sgemm_ceiling_gflops": \(String(format: "%.2f", ceiling)),
+     "fma_peak_gflops": \(peak.map { String(format: "%.2f", $0) } ?? "null"),
+     "sgemm_ceiling_fraction_of_peak": \(peak.map { String(format: "%.3f", ceiling / $0) } ?? "null"),
      "forward_seconds": \(String(format: "%.4f", fwd)), "forward_tokens_per_s": \(String(format: "%.1f", Double(T) / fwd)),
      "forward_gflops": \(String(format: "%.2f", fwdRate)), "forward_fraction_of_ceiling": \(String(format: "%.3f", fwdRate / ceiling)),
      "scoring_items": \(scores.count), "scoring_seconds": \(String(format: "%.2f", st)),

@@ -89,6 +89,7 @@ extension Session {
         var r = GSM8KResult(task: vlabel.map { "gsm8k with \($0)" } ?? "gsm8k", model: m.name, scores: scores, shots: shots,
                             seconds: Date().timeIntervalSince(t0), interrupted: scores.count < ids.count)
         r.lmEval = files
+        r.work = gen.work
         present(r, s)
         store(ResultValue(r), s)
     }

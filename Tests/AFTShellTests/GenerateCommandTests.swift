@@ -41,6 +41,15 @@ final class GenerateCommandTests: XCTestCase {
         let r = try XCTUnwrap(s.variables["r"]?.as(GSM8KResult.self))
         XCTAssertEqual(r.n, 2)
         XCTAssertTrue(out().joined().contains("exact_match flexible-extract"))
+        // The arithmetic it reports: one head product per token picked (each generated token, plus
+        // an EOS that ended a problem), and the compute line with its rate.
+        let w = try XCTUnwrap(r.work), c = try XCTUnwrap(s.model).config
+        let picks = w.head / (2 * Double(c.hidden * c.vocabSize))
+        XCTAssertEqual(picks, picks.rounded())
+        XCTAssertTrue(picks >= Double(r.generatedTokens) && picks <= Double(r.generatedTokens + r.n), "\(picks) picks, \(r.generatedTokens) tokens")
+        XCTAssertGreaterThan(w.linear, w.attention)
+        XCTAssertTrue(out().joined().contains("compute: \(w.summary), "), out().joined())
+        XCTAssertEqual((r.json["flop"] as? [String: Double])?["total"], w.total)
         let lines = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n")
         XCTAssertEqual(lines.count, 2)
         let first = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as? [String: Any])

@@ -45,4 +45,13 @@ void aft_f32_block_mix(long M, long hd, const float *p, long ldp, const long *sp
 /// finite. Needs AVX512F.
 long aft_screen_candidates(const float *a, const float *n, long V, float t, float margin, int32_t *out, long cap);
 
+/// The arithmetic peak of the calling core: iters rounds of 12 independent 16-lane f32 FMAs on
+/// registers (no memory traffic). Returns the FLOPs done (a multiply-add counts 2); their sum goes
+/// to *sink. Needs AVX512F.
+double aft_f32_fma_peak(long iters, float *sink);
+
+/// As aft_f32_fma_peak with bf16 dot products (vdpbf16ps: 32 bf16 pairs into 16 f32 lanes, 64 FLOPs
+/// an instruction). Needs AVX512_BF16.
+double aft_bf16_dot_peak(long iters, float *sink);
+
 #endif

@@ -44,8 +44,9 @@ public final class Generator {
     public var cacheBudgetBytes = 3 << 30
     /// A common prompt prefix at least this long is run once and shared (see `generate`).
     public var minSharedPrefix = 16
-    /// Prompt tokens run in one step at most; a longer prompt goes in over several steps.
-    public var prefillChunk = 256
+    /// Prompt tokens run in one step at most; a longer prompt goes in over several steps
+    /// (`AFT_PREFILL_CHUNK=N` sets it, to compare).
+    public var prefillChunk = ProcessInfo.processInfo.environment["AFT_PREFILL_CHUNK"].flatMap { Int($0) }.map { max(1, $0) } ?? 256
     /// Batched generation (more than one prompt) over f32 weights multiplies by packed copies of
     /// them (`Transformer.packForGeneration`), when memory allows; `AFT_NO_PACK=1` turns it off.
     public var packWeights = ProcessInfo.processInfo.environment["AFT_NO_PACK"] == nil
@@ -53,6 +54,8 @@ public final class Generator {
     let trace = ProcessInfo.processInfo.environment["AFT_GEN_TRACE"] != nil
     /// Token ids that end a sequence.
     public var eos: Set<Int>
+    /// The arithmetic the last `generate` did: every forward step's and the head's FLOPs.
+    public private(set) var work = ArithmeticWork()
 
     public init(model: LanguageModel) {
         self.model = model
@@ -107,14 +110,16 @@ public final class Generator {
         try checkLengths(prompts, maxTokens: maxTokens)
         let tf = model.transformer, c = model.config, d = c.hidden
         let packed = packWeights && prompts.count > 1 && tf.packForGeneration()
+        work = ArithmeticWork()
         // Prompts that share a long token prefix (one fixed set of few-shot examples): the prefix
         // runs once and every sequence's cache starts as a copy of it.
         var prefix: KVCache? = nil
         let shared = Generator.commonPrefix(prompts)
         if prompts.count > 1 && shared >= minSharedPrefix {
             let pc = KVCache(config: c), pos = Array(0..<shared)
-            _ = forward(Array(prompts[0][0..<shared]), positions: pos,
-                        spans: [CacheSpan(cache: pc, positions: pos, segments: [Int](repeating: 0, count: shared))], keepRows: [], packed: packed)
+            let span = [CacheSpan(cache: pc, positions: pos, segments: [Int](repeating: 0, count: shared))]
+            _ = forward(Array(prompts[0][0..<shared]), positions: pos, spans: span, keepRows: [], packed: packed)
+            work += tf.forwardWork(spans: span, keptRows: 0)
             pc.commit(shared)
             prefix = pc
         }
@@ -158,6 +163,8 @@ public final class Generator {
                 if s.pending.count <= s.step.count { lastRows.append(r - 1); picking.append(s) }
             }
             let last = Profile.time("forward") { forward(tokens, positions: positions, spans: spans, keepRows: lastRows, packed: packed) }
+            work += tf.forwardWork(spans: spans, keptRows: lastRows.count)
+            work += tf.headWork(rows: picking.count)
             for s in running {
                 s.cache.commit(s.step.count)
                 if !s.pending.isEmpty { s.pending = s.pending.dropFirst(s.step.count) }
@@ -194,6 +201,7 @@ public final class Generator {
         if trace {
             let s = ScreenedHead.stats
             FileHandle.standardError.write(Data("screened head: \(s.rows) rows, \(s.candidates) f32 logits, \(s.fullRows) rows by the full head\n".utf8))
+            FileHandle.standardError.write(Data("work: \(work.summary)\n".utf8))
         }
         var out: [Generation] = []
         for g in done { guard let g = g else { break }; out.append(g) }

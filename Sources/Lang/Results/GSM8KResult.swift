@@ -11,6 +11,8 @@ public struct GSM8KResult: CommandResult {
     public let shots: String
     public let seconds: Double
     public let interrupted: Bool
+    /// The arithmetic the generation did (FLOPs by part), when known.
+    public var work: ArithmeticWork?
     /// What lm-eval 0.4 --log_samples would have written for this evaluation (a notebook writes it into results/).
     public var lmEval: LMEvalFiles?
 
@@ -28,17 +30,22 @@ public struct GSM8KResult: CommandResult {
         r += String(format: "  exact_match flexible-extract  %.4f  [%.4f, %.4f]\n", rate(flexibleHits), f0, f1)
         r += String(format: "  %.1f s, %.2f problems/min, %.1f generated tokens/s (95%% Wilson intervals)",
                     seconds, Double(n) * 60 / max(seconds, 1e-9), Double(generatedTokens) / max(seconds, 1e-9))
+        if let w = work, w.total > 0 {
+            r += String(format: "\n  compute: %@, %.0f GFLOP/s", w.summary, w.total / max(seconds, 1e-9) / 1e9)
+        }
         return r
     }
 
     public var json: [String: Any] {
         let (s0, s1) = Stats.wilson(successes: strictHits, n: n), (f0, f1) = Stats.wilson(successes: flexibleHits, n: n)
-        return ["kind": "gsm8k", "task": task, "model": model, "n": n, "shots": shots, "interrupted": interrupted, "seconds": seconds,
-                "exact_match_strict": jnum(rate(strictHits)), "exact_match_strict_ci95": [s0, s1],
-                "exact_match_flexible": jnum(rate(flexibleHits)), "exact_match_flexible_ci95": [f0, f1],
-                "items": scores.map { ["doc": $0.doc, "generated": $0.generated, "strict": $0.strict, "flexible": $0.flexible,
-                                       "target": $0.target, "exact_match_strict": $0.correctStrict ? 1 : 0,
-                                       "exact_match_flexible": $0.correctFlexible ? 1 : 0, "tokens": $0.tokens] }]
+        var j: [String: Any] = ["kind": "gsm8k", "task": task, "model": model, "n": n, "shots": shots, "interrupted": interrupted, "seconds": seconds,
+                                "exact_match_strict": jnum(rate(strictHits)), "exact_match_strict_ci95": [s0, s1],
+                                "exact_match_flexible": jnum(rate(flexibleHits)), "exact_match_flexible_ci95": [f0, f1],
+                                "items": scores.map { ["doc": $0.doc, "generated": $0.generated, "strict": $0.strict, "flexible": $0.flexible,
+                                                       "target": $0.target, "exact_match_strict": $0.correctStrict ? 1 : 0,
+                                                       "exact_match_flexible": $0.correctFlexible ? 1 : 0, "tokens": $0.tokens] }]
+        if let w = work { j["flop"] = ["linear": w.linear, "attention": w.attention, "head": w.head, "total": w.total] }
+        return j
     }
 
     public var markdownTables: String {

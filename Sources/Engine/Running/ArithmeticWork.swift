@@ -1,0 +1,59 @@
+import Foundation
+
+/// Floating-point operations a run did, by part: what a roofline sets beside the CPU's measured
+/// peak (`ComputePeak`). A multiply-add counts as 2 FLOPs; norms, RoPE, softmax and activations
+/// (a few per element, not per weight) are left out.
+public struct ArithmeticWork: Equatable {
+    /// The blocks' linear layers (q, k, v, o and the MLP), FLOPs.
+    public var linear = 0.0
+    /// Attention: each row's scores against the keys it sees and its weighted sum of their values, FLOPs.
+    public var attention = 0.0
+    /// The vocabulary head of the rows that pick a token, as a full product (a screened greedy
+    /// pick does that product in bf16, then a few f32 logits), FLOPs.
+    public var head = 0.0
+
+    public init(linear: Double = 0, attention: Double = 0, head: Double = 0) {
+        self.linear = linear; self.attention = attention; self.head = head
+    }
+
+    public var total: Double { linear + attention + head }
+
+    public static func += (a: inout ArithmeticWork, b: ArithmeticWork) {
+        a.linear += b.linear; a.attention += b.attention; a.head += b.head
+    }
+
+    /// "312.4 TFLOP (linear 86 %, attention 11 %, head 3 %)".
+    public var summary: String {
+        let t = max(total, 1e-30)
+        return String(format: "%.1f TFLOP (linear %.0f %%, attention %.0f %%, head %.0f %%)",
+                      total / 1e12, 100 * linear / t, 100 * attention / t, 100 * head / t)
+    }
+}
+
+extension Transformer {
+    /// The FLOPs of one cached forward over `spans` (as `Generator.forward` runs it): every block's
+    /// linear layers for every row, except that the last block's o and MLP run for `keptRows` rows
+    /// alone (nil: all); every block's attention over the keys each row sees (its position + 1,
+    /// or the sliding window on layers that have one). No head.
+    public func forwardWork(spans: [CacheSpan], keptRows: Int?) -> ArithmeticWork {
+        let c = config
+        let rows = Double(spans.reduce(0) { $0 + $1.count })
+        var w = ArithmeticWork()
+        for (l, b) in blocks.enumerated() {
+            let qkv = [b.q, b.k, b.v].reduce(0.0) { $0 + Double($1.outDim * $1.inDim) }
+            let rest = ([b.o, b.up, b.down] + (b.gate.map { [$0] } ?? [])).reduce(0.0) { $0 + Double($1.outDim * $1.inDim) }
+            let past = l == blocks.count - 1 ? keptRows.map(Double.init) ?? rows : rows
+            w.linear += 2 * (qkv * rows + rest * past)
+            let window = c.layerIsSliding[l] ? c.slidingWindow : nil
+            var keys = 0.0
+            for s in spans { for p in s.positions { keys += Double(window.map { min($0, p + 1) } ?? p + 1) } }
+            w.attention += 4 * Double(c.heads * c.headDim) * keys
+        }
+        return w
+    }
+
+    /// The FLOPs of the head over `rows` final hidden states: a [rows, hidden] × [hidden, vocab] product.
+    public func headWork(rows: Int) -> ArithmeticWork {
+        ArithmeticWork(head: 2 * Double(rows) * Double(config.hidden) * Double(config.vocabSize))
+    }
+}
