@@ -5,7 +5,9 @@ transformers through lm-eval's HFLM (`generate_until`, batch size 1, as `lm_eval
 
 Usage: bench_generation.py MODEL [N]   (default N = 10 problems; prints one JSON line per tool)
 Reports problems/minute, and for each tool what it can: prefill tokens/s and single-stream decode
-tokens/s. llama.cpp is skipped with a message when llama-cpp-python is not installed
+tokens/s; for aft also the TFLOP its eval reports doing, its GFLOP/s and their fraction of the
+cores' FMA peak (measured by aft --bench), and after llama.cpp and transformers the GFLOP/s aft
+would need on these prompts for 2x and 10x their problems/min. llama.cpp is skipped with a message when llama-cpp-python is not installed
 (CMAKE_ARGS="-DGGML_NATIVE=ON" pip install llama-cpp-python builds it, about 10 minutes)."""
 import json, os, re, subprocess, sys, tempfile, time
 from pathlib import Path
@@ -22,6 +24,7 @@ AFT = str(ROOT / ".build/release/aft")
 # aft: its own eval (which also writes the prompts, so the others get byte-identical ones), in f32
 # and with precision=bf16, with lm-eval's per-problem shots and with shots=fixed (one shared prefix).
 prompts = None
+peak, work = {}, {}   # measured FMA peak (GFLOP/s) by precision; TFLOP of the lm-eval-prompt runs
 for precision, shots in [("f32", "5"), ("bf16", "5"), ("f32", "fixed"), ("bf16", "fixed")]:
     with tempfile.TemporaryDirectory() as tmp:
         log = f"{tmp}/g.jsonl"
@@ -43,7 +46,25 @@ for precision, shots in [("f32", "5"), ("bf16", "5"), ("f32", "fixed"), ("bf16",
         row.update({"prefill_tokens_per_s": bench["forward_tokens_per_s"], "decode_tokens_per_s": bench["decode_tokens_per_s"],
                     "decode_fraction_of_bandwidth_bound": bench["decode_fraction_of_bandwidth_bound"],
                     "read_bandwidth_gb_per_s": bench["read_bandwidth_gb_per_s"]})
+        peak[precision] = bench.get("fma_peak_gflops")
+    # The arithmetic the eval reports doing, its rate, and that rate against the cores' measured peak.
+    c = re.search(r"compute: ([0-9.]+) ([TGM])FLOP .*, ([0-9.]+) GFLOP/s", out)
+    if c:
+        tflop = float(c.group(1)) * {"T": 1, "G": 1e-3, "M": 1e-6}[c.group(2)]
+        row.update({"tflop": round(tflop, 4), "gflops": float(c.group(3))})
+        if peak.get(precision):
+            row["fraction_of_fma_peak"] = round(float(c.group(3)) / peak[precision], 3)
+        if shots == "5":
+            work[precision] = tflop
     print(json.dumps(row), flush=True)
+
+
+def needed(tool, per_min):
+    """The GFLOP/s aft would need for `per_min` problems/min on these prompts, against each measured peak."""
+    for precision, tflop in work.items():
+        rate = tflop * 1e3 * per_min / (n * 60)
+        print(json.dumps({"target": tool, "precision": precision, "problems_per_min": round(per_min, 2), "gflops_needed": round(rate, 1),
+                          "fraction_of_fma_peak": round(rate / peak[precision], 3) if peak.get(precision) else None}), flush=True)
 
 try:
     from llama_cpp import Llama
@@ -64,6 +85,7 @@ try:
     print(json.dumps({"tool": "llama.cpp", "model": name, "problems": n, "seconds": round(secs, 1),
                       "problems_per_min": round(n * 60 / secs, 2), "prefill_tokens_per_s": round(pre, 1),
                       "decode_tokens_per_s": round(dec, 1)}), flush=True)
+    needed("2x llama.cpp", 2 * n * 60 / secs)
 except ImportError:
     print(json.dumps({"tool": "llama.cpp", "skipped": "llama-cpp-python is not installed"}), flush=True)
 
@@ -82,3 +104,4 @@ lm.generate_until(reqs, disable_tqdm=True)
 secs = time.time() - t0
 print(json.dumps({"tool": "transformers (lm-eval HFLM)", "model": name, "problems": n, "seconds": round(secs, 1),
                   "problems_per_min": round(n * 60 / secs, 2)}), flush=True)
+needed("10x transformers", 10 * n * 60 / secs)

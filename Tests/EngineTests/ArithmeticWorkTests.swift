@@ -60,7 +60,10 @@ final class ArithmeticWorkTests: XCTestCase {
     func testSummaryNamesTheShares() {
         let w = ArithmeticWork(linear: 8e12, attention: 1.5e12, head: 0.5e12)
         XCTAssertEqual(w.total, 10e12)
-        XCTAssertEqual(w.summary, "10.0 TFLOP (linear 80 %, attention 15 %, head 5 %)")
+        XCTAssertEqual(w.summary, "10.00 TFLOP (linear 80 %, attention 15 %, head 5 %)")
+        XCTAssertEqual(ArithmeticWork(linear: 349.74e12).summary, "349.7 TFLOP (linear 100 %, attention 0 %, head 0 %)")
+        XCTAssertEqual(ArithmeticWork(linear: 0.8531e12, head: 0.0001e12).summary, "853.2 GFLOP (linear 100 %, attention 0 %, head 0 %)")
+        XCTAssertEqual(ArithmeticWork(attention: 2.5e6).summary, "2.500 MFLOP (linear 0 %, attention 100 %, head 0 %)")
     }
 
     /// The peak kernels report the FLOPs they did (12 chains of 16 lanes, 2 FLOPs a lane for an

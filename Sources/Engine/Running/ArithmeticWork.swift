@@ -22,11 +22,15 @@ public struct ArithmeticWork: Equatable {
         a.linear += b.linear; a.attention += b.attention; a.head += b.head
     }
 
-    /// "312.4 TFLOP (linear 86 %, attention 11 %, head 3 %)".
+    /// "312.4 TFLOP (linear 86 %, attention 11 %, head 3 %)": the total to four significant figures
+    /// at least, in TFLOP, GFLOP or MFLOP, and each part's share.
     public var summary: String {
         let t = max(total, 1e-30)
-        return String(format: "%.1f TFLOP (linear %.0f %%, attention %.0f %%, head %.0f %%)",
-                      total / 1e12, 100 * linear / t, 100 * attention / t, 100 * head / t)
+        let (scale, unit) = t >= 1e12 ? (1e12, "TFLOP") : t >= 1e9 ? (1e9, "GFLOP") : (1e6, "MFLOP")
+        let v = total / scale
+        let amount = String(format: v >= 100 ? "%.1f" : v >= 10 ? "%.2f" : "%.3f", v)
+        return "\(amount) \(unit)" + String(format: " (linear %.0f %%, attention %.0f %%, head %.0f %%)",
+                                             100 * linear / t, 100 * attention / t, 100 * head / t)
     }
 }
 
