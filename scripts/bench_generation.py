@@ -7,7 +7,8 @@ Usage: bench_generation.py MODEL [N]   (default N = 10 problems; prints one JSON
 Reports problems/minute, and for each tool what it can: prefill tokens/s and single-stream decode
 tokens/s; for aft also the TFLOP its eval reports doing, its GFLOP/s and their fraction of the
 cores' FMA peak (measured by aft --bench), and after llama.cpp and transformers the GFLOP/s aft
-would need on these prompts for 2x and 10x their problems/min. llama.cpp is skipped with a message when llama-cpp-python is not installed
+would need on these prompts for 2x and 10x their problems/min. llama.cpp is skipped with a message
+when llama-cpp-python is not installed
 (CMAKE_ARGS="-DGGML_NATIVE=ON" pip install llama-cpp-python builds it, about 10 minutes)."""
 import json, os, re, subprocess, sys, tempfile, time
 from pathlib import Path
