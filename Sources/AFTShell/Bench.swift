@@ -54,7 +54,7 @@ func runBench(_ args: [String]) throws {
     let t0 = Date()
     let scores = scorer.scoreAll(items)
     let st = Date().timeIntervalSince(t0)
-    let scoreRate = scoringFlop(items, scorer, shapes: shapes) / st / 1e9
+    let scoreRate = scoringFlop(items, scorer) / st / 1e9
     // Single-stream greedy decoding: every step reads every weight once, so its speed is
     // bounded by memory bandwidth, measured here the same way (a read of a 1 GiB buffer, all cores).
     let gen = Generator(model: m)
@@ -105,24 +105,19 @@ func readBandwidth() -> Double {
     return Double(n * 4) / best
 }
 
-/// FLOPs scoring `items` does: every block's linear layers for every packed row (the last block's
-/// output projection and FFN for the scored rows only), attention over visible (query, key) pairs
-/// (QKᵀ and PV, ignoring sliding windows), and the vocabulary head for the scored rows.
-/// `shapes`: one block's linear layers as (out, in), q, k and v first (as `runBench` lists them).
-func scoringFlop(_ items: [MCItem], _ scorer: Scorer, shapes: [(Int, Int)]) -> Double {
-    let c = scorer.model.config
-    let macs = shapes.map { Double($0.0 * $0.1) }
-    let qkv = macs.prefix(3).reduce(0, +), rest = macs.dropFirst(3).reduce(0, +)
+/// FLOPs scoring `items` does (`Transformer.blocksWork` and `headWork`): every block's linear
+/// layers for every packed row (the last block's output projection and FFN for the scored rows
+/// only), attention over visible (query, key) pairs (ignoring sliding windows), and the vocabulary
+/// head for the scored rows.
+func scoringFlop(_ items: [MCItem], _ scorer: Scorer) -> Double {
+    let tf = scorer.model.transformer
     var flop = 0.0
     for item in items {
         let s = scorer.packed(item)
         var pairs = 0
         for i in 0..<s.count { for j in 0...i where s.visible(i, j, window: nil) { pairs += 1 } }
-        let scored = Double(scorer.headRows([s]).count)
-        flop += 2 * Double(c.layers) * qkv * Double(s.count)
-        flop += 2 * Double(c.layers - 1) * rest * Double(s.count) + 2 * rest * scored
-        flop += 4 * Double(c.layers) * Double(c.heads * c.headDim) * Double(pairs)
-        flop += 2 * Double(c.vocabSize * c.hidden) * scored
+        let scored = scorer.headRows([s]).count
+        flop += tf.blocksWork(rows: s.count, keptRows: scored) { _ in pairs }.total + tf.headWork(rows: scored).total
     }
     return flop
 }

@@ -18,10 +18,10 @@ public enum ComputePeak {
         _ = kernel(1 << 20, &sink)
         let iters = max(1 << 20, Int(Double(1 << 20) * seconds / max(Date().timeIntervalSince(t0), 1e-6)))
         let n = max(1, threads)
+        let flop = UnsafeMutablePointer<Double>.allocate(capacity: n)
+        defer { flop.deallocate() }
         var best = 0.0
         for _ in 0..<3 {
-            let flop = UnsafeMutablePointer<Double>.allocate(capacity: n)
-            defer { flop.deallocate() }
             let start = Date()
             DispatchQueue.concurrentPerform(iterations: n) { t in
                 var s: Float = 0

@@ -40,18 +40,26 @@ extension Transformer {
     /// alone (nil: all); every block's attention over the keys each row sees (its position + 1,
     /// or the sliding window on layers that have one). No head.
     public func forwardWork(spans: [CacheSpan], keptRows: Int?) -> ArithmeticWork {
-        let c = config
-        let rows = Double(spans.reduce(0) { $0 + $1.count })
+        let rows = spans.reduce(0) { $0 + $1.count }
+        return blocksWork(rows: rows, keptRows: keptRows ?? rows) { l in
+            let window = config.layerIsSliding[l] ? config.slidingWindow : nil
+            var keys = 0
+            for s in spans { for p in s.positions { keys += window.map { min($0, p + 1) } ?? p + 1 } }
+            return keys
+        }
+    }
+
+    /// The FLOPs of `rows` rows through every block: its linear layers for every row (the last
+    /// block's o and MLP for `keptRows` of them) and attention over `keys(l)` (query, key) pairs
+    /// in block l (QKᵀ and the weighted values, every head). No head.
+    public func blocksWork(rows: Int, keptRows: Int, keys: (Int) -> Int) -> ArithmeticWork {
         var w = ArithmeticWork()
         for (l, b) in blocks.enumerated() {
             let qkv = [b.q, b.k, b.v].reduce(0.0) { $0 + Double($1.outDim * $1.inDim) }
             let rest = ([b.o, b.up, b.down] + (b.gate.map { [$0] } ?? [])).reduce(0.0) { $0 + Double($1.outDim * $1.inDim) }
-            let past = l == blocks.count - 1 ? keptRows.map(Double.init) ?? rows : rows
-            w.linear += 2 * (qkv * rows + rest * past)
-            let window = c.layerIsSliding[l] ? c.slidingWindow : nil
-            var keys = 0.0
-            for s in spans { for p in s.positions { keys += Double(window.map { min($0, p + 1) } ?? p + 1) } }
-            w.attention += 4 * Double(c.heads * c.headDim) * keys
+            let past = l == blocks.count - 1 ? keptRows : rows
+            w.linear += 2 * (qkv * Double(rows) + rest * Double(past))
+            w.attention += 4 * Double(config.heads * config.headDim) * Double(keys(l))
         }
         return w
     }
