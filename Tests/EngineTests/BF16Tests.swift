@@ -27,6 +27,27 @@ final class BF16Tests: XCTestCase {
         for b in nan { XCTAssertTrue(Float(bitPattern: UInt32(b) << 16).isNaN, String(b, radix: 16)) }
     }
 
+    /// Long arrays go 16 at a time through AVX-512 lanes where the CPU has them; every lane, and
+    /// the scalar tail after the last whole 16, rounds exactly as one value on its own does (the
+    /// test above pins that): random bit patterns (NaNs, infinities and subnormals among them),
+    /// ties, and the cases above at every lane position.
+    func testRoundingIsTheSameInEveryLane() {
+        var r: UInt64 = 12345
+        var bits: [UInt32] = (0..<4099).map { _ in
+            r = r &* 6364136223846793005 &+ 1442695040888963407
+            return UInt32(truncatingIfNeeded: r >> 29)
+        }
+        let special: [UInt32] = [0x3F80_8000, 0x3F81_8000, 0x3F80_8001, 0x7F80_0000, 0xFF80_0000, 0x7F7F_FFFF,
+                                 0x0000_0001, 0x8000_8000, 0x7F80_0001, 0xFFC0_0000, 0x7FFF_FFFF, 0x0080_8000]
+        for (i, b) in special.enumerated() { for lane in stride(from: i, to: 64, by: special.count) { bits[lane] = b } }
+        let x = bits.map { Float(bitPattern: $0) }
+        let all = x.withUnsafeBufferPointer { BF16.from($0.baseAddress!, count: x.count) }
+        for (i, v) in x.enumerated() {
+            let one = [v].withUnsafeBufferPointer { BF16.from($0.baseAddress!, count: 1) }[0]
+            if all[i] != one { XCTFail("element \(i), bits \(String(bits[i], radix: 16)): \(String(all[i], radix: 16)) alone \(String(one, radix: 16))"); return }
+        }
+    }
+
     /// Random values with a fixed seed, in [-1, 1).
     func randoms(_ n: Int, seed: UInt64) -> [Float] {
         var r = seed
