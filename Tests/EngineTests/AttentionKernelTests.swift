@@ -10,32 +10,38 @@ final class AttentionKernelTests: XCTestCase {
 
     /// The decoding-attention kernels against f64 sums: every query head's scores over its
     /// key/value head's keys, and its probability-weighted sum of values, for head widths that
-    /// are not a multiple of 16 (the masked last step) and key counts across the 4- and 64-row blocks.
+    /// are not a multiple of 16 (the masked last step) or that take bands of 16, 8, 4 + 2 vectors
+    /// (256, 128, 96), groups of query heads mixed in one pass or in two and three (7, 13), and key
+    /// counts across and off the 16-key blocks.
     func testDecodingAttentionKernelsAreTheSums() throws {
         guard BF16.cpuFlags.contains("avx512f") else { throw XCTSkip("no AVX-512 here: decoding attention runs on sgemm") }
-        for (H, G, hd) in [(6, 3, 20), (4, 1, 64), (14, 7, 64), (2, 2, 7)] {
-            for n in [1, 3, 5, 64, 67, 130] {
-                let kvH = H / G, ldk = kvH * hd + 3, lds = n + 5, ldo = hd
-                let q = (0..<H * hd).map { _ in rnd() }, k = (0..<n * ldk).map { _ in rnd() }, v = (0..<n * ldk).map { _ in rnd() }
+        for (H, G, hd) in [(6, 3, 20), (4, 1, 64), (14, 7, 64), (2, 2, 7), (9, 3, 64), (2, 1, 256), (4, 2, 128),
+                           (8, 8, 96), (13, 13, 16)] {
+            // Row-major [n, kvDim] (padded rows) and head-major (each head's rows together, as the KV cache keeps them).
+            for n in [1, 3, 5, 16, 17, 64, 67, 130] { for headMajor in [false, true] {
+                let kvH = H / G, ldk = headMajor ? hd : kvH * hd + 3, ldg = headMajor ? n * hd + 5 : hd
+                let lds = n + 5, ldo = hd, size = headMajor ? kvH * ldg : n * ldk
+                let q = (0..<H * hd).map { _ in rnd() }, k = (0..<size).map { _ in rnd() }, v = (0..<size).map { _ in rnd() }
                 var s = [Float](repeating: .nan, count: H * lds), o = [Float](repeating: .nan, count: H * ldo)
                 let p = (0..<H * lds).map { _ in abs(rnd()) }
-                aft_f32_attention_scores(H, G, hd, n, q, hd, k, ldk, 0.5, &s, lds)
-                aft_f32_attention_mix(H, G, hd, n, p, lds, v, ldk, &o, ldo)
+                aft_f32_attention_scores(H, G, hd, n, q, hd, k, ldk, ldg, 0.5, &s, lds)
+                aft_f32_attention_mix(H, G, hd, n, p, lds, v, ldk, ldg, &o, ldo)
+                let what = "H=\(H) G=\(G) hd=\(hd) n=\(n) \(headMajor ? "head-major" : "row-major")"
                 for h in 0..<H {
                     let g = h / G
                     for j in 0..<n {
                         var e = 0.0
-                        for d in 0..<hd { e += Double(q[h * hd + d]) * Double(k[j * ldk + g * hd + d]) }
-                        XCTAssertEqual(Double(s[h * lds + j]), 0.5 * e, accuracy: 1e-5, "scores H=\(H) G=\(G) hd=\(hd) n=\(n) head \(h) key \(j)")
+                        for d in 0..<hd { e += Double(q[h * hd + d]) * Double(k[g * ldg + j * ldk + d]) }
+                        XCTAssertEqual(Double(s[h * lds + j]), 0.5 * e, accuracy: 1e-5, "scores \(what) head \(h) key \(j)")
                     }
                     for j in n..<lds { XCTAssertTrue(s[h * lds + j].isNaN, "score column \(j) past the keys was written") }
                     for d in 0..<hd {
                         var e = 0.0
-                        for j in 0..<n { e += Double(p[h * lds + j]) * Double(v[j * ldk + g * hd + d]) }
-                        XCTAssertEqual(Double(o[h * ldo + d]), e, accuracy: 1e-4, "mix H=\(H) G=\(G) hd=\(hd) n=\(n) head \(h) column \(d)")
+                        for j in 0..<n { e += Double(p[h * lds + j]) * Double(v[g * ldg + j * ldk + d]) }
+                        XCTAssertEqual(Double(o[h * ldo + d]), e, accuracy: 1e-4, "mix \(what) head \(h) column \(d)")
                     }
                 }
-            }
+            } }
         }
     }
 

@@ -12,15 +12,15 @@ void aft_bf16_few_rows(long M, long N, long K, const uint16_t *A, long lda, cons
                        float *C, long ldc);
 
 /// Attention scores of one query row: s[h * lds + j] = scale * q_h . k_j[g] for H query heads q [H, hd]
-/// (row stride ldq), query head h using key/value head g = h / G, and n keys k [n, (H / G) * hd]
-/// (row stride ldk, head g at column g * hd). Needs AVX512F.
+/// (row stride ldq), query head h using key/value head g = h / G, and n keys: head g's key j at
+/// k + g * ldg + j * ldk (row-major [n, kvDim]: ldk = kvDim, ldg = hd; head-major: ldk = hd). Needs AVX512F.
 void aft_f32_attention_scores(long H, long G, long hd, long n, const float *q, long ldq, const float *k, long ldk,
-                              float scale, float *s, long lds);
+                              long ldg, float scale, float *s, long lds);
 
 /// Attention output of one query row: out[h * ldo + d] = sum_j p[h * ldp + j] * v_j[g][d] for H heads,
-/// head h using value head g = h / G of n values v [n, (H / G) * hd] (row stride ldv). Needs AVX512F.
+/// head h using value head g = h / G of n values, head g's value j at v + g * ldg + j * ldv. Needs AVX512F.
 void aft_f32_attention_mix(long H, long G, long hd, long n, const float *p, long ldp, const float *v, long ldv,
-                           float *out, long ldo);
+                           long ldg, float *out, long ldo);
 
 /// Keys k [n, hd] (row stride ldk) repacked for aft_f32_block_scores: panels of 32 keys, each [hd][32],
 /// the last zero-padded; kp holds ceil(n / 32) * 32 * hd floats.

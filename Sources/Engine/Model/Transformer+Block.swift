@@ -214,7 +214,8 @@ extension Transformer {
                     for seq in seqs {
                         let Ts = seq.count
                         attendSpan(qb.baseAddress! + r0 * c.qDim, kb.baseAddress! + r0 * kvd, vb.baseAddress! + r0 * kvd,
-                                   rows: Ts, keys: Ts, probs: pbase, out: ab.baseAddress! + r0 * c.qDim) { i, j in
+                                   kvRow: kvd, kvHead: c.headDim, rows: Ts, keys: Ts, probs: pbase,
+                                   out: ab.baseAddress! + r0 * c.qDim) { i, j in
                             seq.visible(i, j, window: window)
                         }
                         r0 += Ts
@@ -228,16 +229,18 @@ extension Transformer {
                     let sp = spans[si], r0 = starts[si]
                     let P = sp.cache.length, Ts = sp.count, pos = sp.positions, seg = sp.segments
                     sp.cache.reserve(P + Ts)
-                    sp.cache.k[l].withUnsafeMutableBufferPointer { kc in sp.cache.v[l].withUnsafeMutableBufferPointer { vc in
-                        k.withUnsafeBufferPointer { kb in (kc.baseAddress! + P * kvd).update(from: kb.baseAddress! + r0 * kvd, count: Ts * kvd) }
-                        v.withUnsafeBufferPointer { vb in (vc.baseAddress! + P * kvd).update(from: vb.baseAddress! + r0 * kvd, count: Ts * kvd) }
+                    k.withUnsafeBufferPointer { kb in v.withUnsafeBufferPointer { vb in
+                        sp.cache.write(layer: l, first: P, rows: Ts, k: kb.baseAddress! + r0 * kvd, v: vb.baseAddress! + r0 * kvd)
+                    } }
+                    sp.cache.k[l].withUnsafeBufferPointer { kc in sp.cache.v[l].withUnsafeBufferPointer { vc in
                         // Cache row r holds position r; new row j holds pos[j] and sees rows of its own segment.
                         // One segment continuing the cache at position P, with no window it could
                         // pass: row i sees exactly the first P + i + 1 keys (prefill and decoding).
                         let causal = seg.allSatisfy { $0 == seg.first } && pos.enumerated().allSatisfy { $0.element == P + $0.offset }
                             && (window ?? Int.max) >= P + Ts
-                        attendSpan(qb.baseAddress! + r0 * c.qDim, kc.baseAddress!, vc.baseAddress!, rows: Ts, keys: P + Ts,
-                                   probs: pp, out: ab.baseAddress! + r0 * c.qDim, causal: causal) { i, r in
+                        attendSpan(qb.baseAddress! + r0 * c.qDim, kc.baseAddress!, vc.baseAddress!, kvRow: c.headDim,
+                                   kvHead: sp.cache.headStride, rows: Ts, keys: P + Ts, probs: pp,
+                                   out: ab.baseAddress! + r0 * c.qDim, causal: causal) { i, r in
                             let pi = pos[i], kp: Int
                             if r < P { kp = r } else {
                                 let j = r - P
@@ -272,11 +275,14 @@ extension Transformer {
         return (attn, record ? probs : [])   // recording: one packed sequence, so exactly [heads, T, T]
     }
 
-    /// Attention of `rows` queries over `keys` keys and values (row strides qDim and kvDim) that
-    /// `visible(i, j)` allows; writes every head's output into `out` (stride qDim) and the
-    /// probabilities into `probs` [heads, rows, keys]. `causal`: the caller knows that row i sees
-    /// exactly the first keys − rows + i + 1 keys, and `visible` is not asked.
-    func attendSpan(_ q: UnsafePointer<Float>, _ k: UnsafePointer<Float>, _ v: UnsafePointer<Float>, rows Ts: Int, keys L: Int,
+    /// Attention of `rows` queries (row stride qDim) over `keys` keys and values that `visible(i, j)`
+    /// allows; writes every head's output into `out` (stride qDim) and the probabilities into
+    /// `probs` [heads, rows, keys]. Key/value head g's row j is at `g · kvHead + j · kvRow` in `k`
+    /// and `v`: row-major projections (kvRow kvDim, kvHead headDim) or a head-major KV cache
+    /// (kvRow headDim). `causal`: the caller knows that row i sees exactly the first
+    /// keys − rows + i + 1 keys, and `visible` is not asked.
+    func attendSpan(_ q: UnsafePointer<Float>, _ k: UnsafePointer<Float>, _ v: UnsafePointer<Float>, kvRow: Int, kvHead: Int,
+                    rows Ts: Int, keys L: Int,
                     probs pbase: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, causal: Bool = false,
                     visible: (Int, Int) -> Bool) {
         let c = config, hd = c.headDim, group = c.heads / c.kvHeads
@@ -317,10 +323,10 @@ extension Transformer {
                 for i in 0..<Ts {
                     let n = span[i], S = pbase + i * L, qi = q + i * c.qDim, oi = out + i * c.qDim
                     if Transformer.ownAttention {
-                        aft_f32_attention_scores(c.heads, group, hd, n, qi, hd, k, c.kvDim, scale, S, Ts * L)
+                        aft_f32_attention_scores(c.heads, group, hd, n, qi, hd, k, kvRow, kvHead, scale, S, Ts * L)
                     } else {
                         for g in 0..<c.kvHeads {
-                            BLAS.gemm(qi + g * group * hd, lda: hd, k + g * hd, ldb: c.kvDim, transB: true,
+                            BLAS.gemm(qi + g * group * hd, lda: hd, k + g * kvHead, ldb: kvRow, transB: true,
                                       S + g * group * Ts * L, ldc: Ts * L, m: group, n: n, k: hd, alpha: scale)
                         }
                     }
@@ -331,10 +337,10 @@ extension Transformer {
                         (row + n).update(repeating: 0, count: L - n)
                     }
                     if Transformer.ownAttention {
-                        aft_f32_attention_mix(c.heads, group, hd, n, S, Ts * L, v, c.kvDim, oi, hd)
+                        aft_f32_attention_mix(c.heads, group, hd, n, S, Ts * L, v, kvRow, kvHead, oi, hd)
                     } else {
                         for g in 0..<c.kvHeads {
-                            BLAS.gemm(S + g * group * Ts * L, lda: Ts * L, v + g * hd, ldb: c.kvDim, transB: false,
+                            BLAS.gemm(S + g * group * Ts * L, lda: Ts * L, v + g * kvHead, ldb: kvRow, transB: false,
                                       oi + g * group * hd, ldc: hd, m: group, n: hd, k: n)
                         }
                     }
@@ -355,7 +361,7 @@ extension Transformer {
             var packedKeys: [Float] = []
             if own {
                 packedKeys = Kernels.filled(c.kvHeads * panelFloats) { kp in
-                    for g in 0..<c.kvHeads { aft_f32_pack_keys(L, hd, k + g * hd, c.kvDim, kp + g * panelFloats) }
+                    for g in 0..<c.kvHeads { aft_f32_pack_keys(L, hd, k + g * kvHead, kvRow, kp + g * panelFloats) }
                 }
             }
             span.withUnsafeBufferPointer { sb in packedKeys.withUnsafeBufferPointer { kpb in
@@ -367,7 +373,7 @@ extension Transformer {
                 if own {
                     aft_f32_block_scores(rows, hd, qb, c.qDim, kpb.baseAddress! + g * panelFloats, sb.baseAddress! + i0, scale, P + i0 * L, L)
                 } else if keys > 0 {
-                    BLAS.gemm(qb, lda: c.qDim, k + g * hd, ldb: c.kvDim, transB: true, P + i0 * L, ldc: L, m: rows, n: keys, k: hd, alpha: scale)
+                    BLAS.gemm(qb, lda: c.qDim, k + g * kvHead, ldb: kvRow, transB: true, P + i0 * L, ldc: L, m: rows, n: keys, k: hd, alpha: scale)
                 }
                 for i in i0..<i1 {
                     let row = P + i * L, n = span[i]
@@ -376,9 +382,9 @@ extension Transformer {
                     (row + n).update(repeating: 0, count: L - n)
                 }
                 if own {
-                    aft_f32_block_mix(rows, hd, P + i0 * L, L, sb.baseAddress! + i0, v + g * hd, c.kvDim, ob, c.qDim)
+                    aft_f32_block_mix(rows, hd, P + i0 * L, L, sb.baseAddress! + i0, v + g * kvHead, kvRow, ob, c.qDim)
                 } else if keys > 0 {
-                    BLAS.gemm(P + i0 * L, lda: L, v + g * hd, ldb: c.kvDim, transB: false, ob, ldc: c.qDim, m: rows, n: hd, k: keys)
+                    BLAS.gemm(P + i0 * L, lda: L, v + g * kvHead, ldb: kvRow, transB: false, ob, ldc: c.qDim, m: rows, n: hd, k: keys)
                 } else {
                     for i in i0..<i1 { (ob + i * c.qDim).update(repeating: 0, count: hd) }
                 }
