@@ -29,18 +29,17 @@ static inline __attribute__((always_inline)) TARGET __m512 sums16(const __m512 *
     return _mm512_add_ps(_mm512_shuffle_f32x4(c[0], c[1], 0x88), _mm512_shuffle_f32x4(c[0], c[1], 0xDD));
 }
 
-// Columns d0..<d0 + 16·QV of a query head (in registers; the last vector masked by m) against those
-// columns of 16 key rows, read one row after another (a front-to-back stream through the block:
-// going down all 16 rows a vector at a time ran at half the speed from memory), into acc (set
-// first when `first`).
+// A query head's QV vectors (in registers; the last masked by m) against 16 key rows, read one row
+// after another (a front-to-back stream through the block: going down all 16 rows a vector at a
+// time ran at half the speed from memory): one accumulator of 16 partial sums per key.
 static inline __attribute__((always_inline)) TARGET
-void dots16(const int QV, int first, const float *qh, const float *const *kr, long d0, __mmask16 m, __m512 *acc) {
+void dots16(const int QV, const float *qh, const float *const *kr, __mmask16 m, __m512 *acc) {
     __m512 qv[8];
-    for (int c = 0; c < QV; c++) qv[c] = _mm512_maskz_loadu_ps(c == QV - 1 ? m : (__mmask16)0xffff, qh + d0 + 16 * c);
+    for (int c = 0; c < QV; c++) qv[c] = _mm512_maskz_loadu_ps(c == QV - 1 ? m : (__mmask16)0xffff, qh + 16 * c);
     for (int t = 0; t < 16; t++) {
-        __m512 a = first ? _mm512_setzero_ps() : acc[t];
+        __m512 a = _mm512_setzero_ps();
         for (int c = 0; c < QV; c++)
-            a = _mm512_fmadd_ps(qv[c], _mm512_maskz_loadu_ps(c == QV - 1 ? m : (__mmask16)0xffff, kr[t] + d0 + 16 * c), a);
+            a = _mm512_fmadd_ps(qv[c], _mm512_maskz_loadu_ps(c == QV - 1 ? m : (__mmask16)0xffff, kr[t] + 16 * c), a);
         acc[t] = a;
     }
 }
@@ -64,14 +63,14 @@ void scores16(long H, long G, long hd, long n, const float *q, long ldq, const f
                 const float *qh = q + h * ldq;
                 __m512 acc[16];
                 switch (QV) {
-                case 1: dots16(1, 1, qh, kr, 0, m, acc); break;
-                case 2: dots16(2, 1, qh, kr, 0, m, acc); break;
-                case 3: dots16(3, 1, qh, kr, 0, m, acc); break;
-                case 4: dots16(4, 1, qh, kr, 0, m, acc); break;
-                case 5: dots16(5, 1, qh, kr, 0, m, acc); break;
-                case 6: dots16(6, 1, qh, kr, 0, m, acc); break;
-                case 7: dots16(7, 1, qh, kr, 0, m, acc); break;
-                default: dots16(8, 1, qh, kr, 0, m, acc); break;
+                case 1: dots16(1, qh, kr, m, acc); break;
+                case 2: dots16(2, qh, kr, m, acc); break;
+                case 3: dots16(3, qh, kr, m, acc); break;
+                case 4: dots16(4, qh, kr, m, acc); break;
+                case 5: dots16(5, qh, kr, m, acc); break;
+                case 6: dots16(6, qh, kr, m, acc); break;
+                case 7: dots16(7, qh, kr, m, acc); break;
+                default: dots16(8, qh, kr, m, acc); break;
                 }
                 _mm512_mask_storeu_ps(s + h * lds + j0, tail_mask(cols), _mm512_mul_ps(sv, sums16(acc)));
             }
